@@ -1,0 +1,15 @@
+// Each sub-command of atelier-cli registers itself on the CLI11 app (one file per subject).
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace atelier::cli {
+
+// Options every sub-command may read.
+struct GlobalOptions {
+    std::string data_dir;   // --data-dir (else ATELIER_DATA_DIR / XDG)
+    int threads = 0;        // --threads (0: one per CPU)
+};
+
+void add_system_commands(CLI::App& app, GlobalOptions& global);   // doctor
+
+}  // namespace atelier::cli
