@@ -31,7 +31,7 @@ struct TensorView {
     int64_t numel() const;
 };
 
-// A validated, read-only memory-mapped safetensors file. The mapping lives as long as the
+// A validated, memory-mapped safetensors file (a private copy-on-write mapping: the file is never modified).
 // shared_ptr; TensorView::data points into it. Thread-safe for concurrent reads.
 class SafetensorsFile {
 public:

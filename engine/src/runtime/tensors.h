@@ -10,9 +10,10 @@ namespace atelier {
 using TensorMap = std::map<std::string, at::Tensor>;
 
 // All tensors of a safetensors file, on the CPU with their stored dtype. Zero-copy where the data
-// is aligned for its dtype: such tensors view the read-only file mapping (kept alive by the
-// tensors themselves), so NEVER write into them in place — `.clone()` first, or use an
-// out-of-place op (`.to(...)`, `a + b`). Misaligned tensors are copied. Throws atelier::Error.
+// is aligned for its dtype: such tensors view the file mapping, which they keep alive. The mapping
+// is private copy-on-write, so writing into a returned tensor in place is safe: it copies the
+// touched pages and never reaches the file (nor other load_tensors results). Misaligned tensors
+// are copied. Throws atelier::Error naming the file and tensor.
 TensorMap load_tensors(const std::string& path);
 
 // Writes contiguous CPU copies of `tensors` (F32/F16/BF16/F64/I64/I32/I16/I8/U8/BOOL) atomically.
