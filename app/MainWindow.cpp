@@ -2,6 +2,10 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QCloseEvent>
+#include <QFileDialog>
+#include <QMessageBox>
+#include <QSettings>
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -11,6 +15,8 @@
 #include <QStatusBar>
 #include <QVBoxLayout>
 
+#include "GeneratePage.h"
+#include "JobRunner.h"
 #include "PreviewView.h"
 #include "atelier/system.h"
 
@@ -27,8 +33,12 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
         "QListWidget { font-size: 15px; border: none; padding-top: 8px; }"
         "QListWidget::item { padding: 10px 14px; }"));
 
+    runner_ = new JobRunner(this);
+    generatePage_ = new GeneratePage(runner_);
+    connect(generatePage_, &GeneratePage::statusMessage, this, [this](const QString& m) { statusBar()->showMessage(m, 5000); });
+
     pages_ = new QStackedWidget;
-    pages_->addWidget(buildGeneratePage());
+    pages_->addWidget(generatePage_);
     pages_->addWidget(buildPlaceholderPage(tr("Compare"), tr("Judge pairs of images, keyboard first.")));
     pages_->addWidget(buildPlaceholderPage(tr("Concepts"), tr("Enroll a subject or a style from a few pictures.")));
     pages_->addWidget(buildPlaceholderPage(tr("Memory"), tr("What the studio has learned about your taste.")));
@@ -43,6 +53,10 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
     setCentralWidget(central);
 
     QMenu* fileMenu = menuBar()->addMenu(tr("&File"));
+    fileMenu->addAction(tr("&Open model…"), QKeySequence::Open, this, &MainWindow::openModelDialog);
+    recentMenu_ = fileMenu->addMenu(tr("Recent models"));
+    rebuildRecentMenu();
+    fileMenu->addSeparator();
     fileMenu->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     QMenu* viewMenu = menuBar()->addMenu(tr("&View"));
     const char* names[] = {"&Generate", "&Compare", "Co&ncepts", "&Memory"};
@@ -57,20 +71,71 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
     modelLabel_->setObjectName(QStringLiteral("modelLabel"));
     statusBar()->addPermanentWidget(modelLabel_);
     statusBar()->addPermanentWidget(deviceLabel_);
-    showWorkspace(Generate);
-}
 
-QWidget* MainWindow::buildGeneratePage() {
-    auto* page = new QWidget;
-    auto* layout = new QVBoxLayout(page);
-    liveView_ = new PreviewView;
-    liveView_->setObjectName(QStringLiteral("liveView"));
     PreviewView::Hud hud;
     hud.device = deviceText();
     hud.model = modelText();
-    liveView_->setHud(hud);
-    layout->addWidget(liveView_, 1);
-    return page;
+    liveView()->setHud(hud);
+
+    connect(runner_, &JobRunner::modelLoaded, this, [this](const atelier::ModelInfo& info) {
+        options_.modelPath = loadingPath_;
+        rememberRecentModel(loadingPath_);
+        modelLabel_->setText(modelText());
+        modelLabel_->setToolTip(QString::fromStdString(info.path));
+        PreviewView::Hud hud = liveView()->hud();
+        hud.model = modelText();
+        hud.device = deviceText() + QStringLiteral(" · ") + QString::fromStdString(info.precision);
+        liveView()->setHud(hud);
+        statusBar()->showMessage(tr("Model loaded: %1").arg(QString::fromStdString(info.path)), 5000);
+    });
+    connect(runner_, &JobRunner::modelFailed, this, [this](const QString& path, const QString& message) {
+        options_.modelPath.clear();
+        modelLabel_->setText(tr("no model loaded"));
+        statusBar()->showMessage(tr("Could not load %1").arg(path), 8000);
+        QMessageBox::warning(this, tr("Could not load the model"), message);
+    });
+    if (!options_.modelPath.isEmpty()) openModel(options_.modelPath);
+    showWorkspace(Generate);
+}
+
+PreviewView* MainWindow::liveView() const { return generatePage_->liveView(); }
+
+void MainWindow::openModel(const QString& path) {
+    loadingPath_ = path;
+    modelLabel_->setText(tr("loading %1…").arg(QFileInfo(path).fileName()));
+    runner_->loadModel(path);
+}
+
+void MainWindow::openModelDialog() {
+    QFileDialog dialog(this, tr("Open model: a diffusers folder (model_index.json) or a .safetensors file"));
+    dialog.setFileMode(QFileDialog::ExistingFile);
+    dialog.setNameFilters({tr("Models (model_index.json *.safetensors)"), tr("All files (*)")});
+    if (!dialog.exec() || dialog.selectedFiles().isEmpty()) return;
+    QString path = dialog.selectedFiles().front();
+    if (QFileInfo(path).fileName() == QLatin1String("model_index.json")) path = QFileInfo(path).absolutePath();
+    openModel(path);
+}
+
+void MainWindow::rememberRecentModel(const QString& path) {
+    QSettings settings;
+    QStringList recent = settings.value(QStringLiteral("recentModels")).toStringList();
+    recent.removeAll(path);
+    recent.prepend(path);
+    while (recent.size() > 8) recent.removeLast();
+    settings.setValue(QStringLiteral("recentModels"), recent);
+    rebuildRecentMenu();
+}
+
+void MainWindow::rebuildRecentMenu() {
+    recentMenu_->clear();
+    const QStringList recent = QSettings().value(QStringLiteral("recentModels")).toStringList();
+    for (const QString& path : recent) recentMenu_->addAction(path, this, [this, path] { openModel(path); });
+    recentMenu_->setEnabled(!recent.isEmpty());
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    runner_->cancel();  // the worker stops at the next step; ~JobRunner waits for it
+    event->accept();
 }
 
 QWidget* MainWindow::buildPlaceholderPage(const QString& title, const QString& text) {
@@ -100,5 +165,8 @@ QString MainWindow::deviceText() const {
 
 QString MainWindow::modelText() const {
     if (options_.modelPath.isEmpty()) return tr("no model loaded");
+    if (runner_ && runner_->hasModel() && !runner_->modelInfo().family.empty())
+        return tr("model: %1 (%2)").arg(QFileInfo(options_.modelPath).fileName(),
+                                        QString::fromStdString(runner_->modelInfo().family));
     return tr("model: %1").arg(QFileInfo(options_.modelPath).fileName());
 }

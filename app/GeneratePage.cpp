@@ -1,0 +1,400 @@
+#include "GeneratePage.h"
+
+#include <QAbstractItemView>
+#include <QApplication>
+#include <QCheckBox>
+#include <QClipboard>
+#include <QComboBox>
+#include <QCompleter>
+#include <QDateTime>
+#include <QDoubleSpinBox>
+#include <QDragEnterEvent>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QRandomGenerator>
+#include <QShortcut>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QStringListModel>
+#include <QTextBlock>
+#include <QToolButton>
+#include <QVBoxLayout>
+
+#include "PreviewView.h"
+#include "atelier/image.h"
+
+namespace {
+const char* const kSamplers[] = {"ddim", "euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "lcm"};
+
+QPlainTextEdit* promptBox(const QString& placeholder, int lines) {
+    auto* edit = new QPlainTextEdit;
+    edit->setPlaceholderText(placeholder);
+    edit->setTabChangesFocus(true);
+    edit->setFixedHeight(edit->fontMetrics().lineSpacing() * lines + 14);
+    return edit;
+}
+
+QString formatEta(double seconds) {
+    if (seconds < 0) return {};
+    if (seconds < 60) return QObject::tr("%1 s left").arg(seconds, 0, 'f', 1);
+    return QObject::tr("%1 min %2 s left").arg(int(seconds) / 60).arg(int(seconds) % 60);
+}
+}  // namespace
+
+GeneratePage::GeneratePage(JobRunner* runner, QWidget* parent) : QWidget(parent), runner_(runner) {
+    setAcceptDrops(true);
+    liveView_ = new PreviewView;
+    liveView_->setObjectName(QStringLiteral("liveView"));
+    gallery_ = new Gallery;
+    gallery_->setObjectName(QStringLiteral("gallery"));
+    gallery_->setMinimumHeight(180);
+
+    auto* right = new QSplitter(Qt::Vertical);
+    right->addWidget(liveView_);
+    right->addWidget(gallery_);
+    right->setStretchFactor(0, 3);
+    right->setStretchFactor(1, 1);
+
+    auto* layout = new QHBoxLayout(this);
+    layout->addWidget(buildControls());
+    layout->addWidget(right, 1);
+
+    connect(runner_, &JobRunner::busyChanged, this, &GeneratePage::onBusyChanged);
+    connect(runner_, &JobRunner::progress, this, &GeneratePage::onProgress);
+    connect(runner_, &JobRunner::preview, this, [this](int step, const QImage& image) {
+        ++previewsReceived_;
+        liveView_->setImage(image);
+        PreviewView::Hud hud = liveView_->hud();
+        hud.step = step;
+        liveView_->setHud(hud);
+    });
+    connect(runner_, &JobRunner::generated, this, &GeneratePage::onGenerated);
+    connect(runner_, &JobRunner::generationFailed, this, [this](const QString& message) {
+        eta_->setText(tr("Failed"));
+        QMessageBox::warning(this, tr("Generation failed"), message);
+    });
+    connect(runner_, &JobRunner::generationCancelled, this, [this] {
+        eta_->setText(tr("Cancelled"));
+        Q_EMIT statusMessage(tr("Generation cancelled"));
+    });
+
+    connect(gallery_, &Gallery::copyParametersRequested, this, [this](int index) {
+        QApplication::clipboard()->setText(gallery_->entry(index).parametersText);
+        Q_EMIT statusMessage(tr("Parameters copied"));
+    });
+    connect(gallery_, &Gallery::savePngRequested, this, [this](int index) {
+        const GalleryItem& item = gallery_->entry(index);
+        const QString path = QFileDialog::getSaveFileName(this, tr("Save PNG"), QStringLiteral("atelier.png"),
+                                                          tr("PNG images (*.png)"));
+        if (path.isEmpty()) return;
+        try {
+            atelier::write_png(path.toStdString(), JobRunner::fromQImage(item.image),
+                               {{"parameters", item.parametersText.toStdString()}});
+            Q_EMIT statusMessage(tr("Saved %1").arg(path));
+        } catch (const std::exception& e) {
+            QMessageBox::warning(this, tr("Could not save"), QString::fromStdString(e.what()));
+        }
+    });
+    connect(gallery_, &Gallery::showEffectivePromptRequested, this, [this](int index) {
+        QMessageBox::information(this, tr("Effective prompt"), gallery_->entry(index).effectivePrompt);
+    });
+    connect(gallery_, &Gallery::useParametersRequested, this, [this](int index) {
+        try {
+            applyParameters(atelier::parse_parameters(gallery_->entry(index).parametersText.toStdString()));
+        } catch (const std::exception& e) {
+            QMessageBox::warning(this, tr("Parameters"), QString::fromStdString(e.what()));
+        }
+    });
+    connect(gallery_, &Gallery::imageActivated, this,
+            [this](int index) { liveView_->setImage(gallery_->entry(index).image); });
+    connect(gallery_, &Gallery::sendToCompareRequested, this, [this](const QList<int>& indexes) {
+        if (indexes.size() != 2) return;
+        const GalleryItem& a = gallery_->entry(indexes[0]);
+        const GalleryItem& b = gallery_->entry(indexes[1]);
+        Q_EMIT sendToCompare(a.image, b.image, prompt_->toPlainText());
+    });
+
+    auto* generateShortcut = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);
+    connect(generateShortcut, &QShortcut::activated, this, &GeneratePage::startGeneration);
+    auto* cancelShortcut = new QShortcut(QKeySequence(Qt::Key_Escape), this);
+    connect(cancelShortcut, &QShortcut::activated, this, &GeneratePage::cancelGeneration);
+    onBusyChanged(false);
+}
+
+QWidget* GeneratePage::buildControls() {
+    auto* panel = new QWidget;
+    panel->setFixedWidth(330);
+    auto* layout = new QVBoxLayout(panel);
+    layout->setContentsMargins(0, 0, 0, 0);
+
+    prompt_ = promptBox(tr("Describe the picture… (Ctrl+Enter generates)"), 4);
+    prompt_->setObjectName(QStringLiteral("prompt"));
+    negative_ = promptBox(tr("Negative prompt: what to avoid"), 2);
+    negative_->setObjectName(QStringLiteral("negativePrompt"));
+    layout->addWidget(new QLabel(tr("<b>Prompt</b>")));
+    layout->addWidget(prompt_);
+    layout->addWidget(negative_);
+    appliedRules_ = new QLabel;
+    appliedRules_->setObjectName(QStringLiteral("appliedRules"));
+    appliedRules_->setWordWrap(true);
+    appliedRules_->setStyleSheet(QStringLiteral("color: palette(mid); font-size: 11px;"));
+    layout->addWidget(appliedRules_);
+    connect(prompt_, &QPlainTextEdit::textChanged, this, &GeneratePage::updateAppliedRules);
+    connect(negative_, &QPlainTextEdit::textChanged, this, &GeneratePage::updateAppliedRules);
+
+    auto* form = new QFormLayout;
+    sampler_ = new QComboBox;
+    sampler_->setObjectName(QStringLiteral("sampler"));
+    sampler_->addItem(tr("model default"), QString());
+    for (const char* name : kSamplers) sampler_->addItem(QString::fromLatin1(name), QString::fromLatin1(name));
+    form->addRow(tr("Sampler"), sampler_);
+    steps_ = new QSpinBox;
+    steps_->setObjectName(QStringLiteral("steps"));
+    steps_->setRange(1, 150);
+    steps_->setValue(20);
+    form->addRow(tr("Steps"), steps_);
+    guidance_ = new QDoubleSpinBox;
+    guidance_->setObjectName(QStringLiteral("guidance"));
+    guidance_->setRange(0.0, 30.0);
+    guidance_->setSingleStep(0.5);
+    guidance_->setValue(7.5);
+    form->addRow(tr("Guidance"), guidance_);
+
+    auto* seedRow = new QHBoxLayout;
+    seed_ = new QSpinBox;
+    seed_->setObjectName(QStringLiteral("seed"));
+    seed_->setRange(0, std::numeric_limits<int>::max());
+    seed_->setValue(1);
+    lockSeed_ = new QCheckBox(tr("lock"));
+    lockSeed_->setObjectName(QStringLiteral("lockSeed"));
+    lockSeed_->setChecked(true);
+    auto* randomize = new QToolButton;
+    randomize->setText(QStringLiteral("🎲"));
+    randomize->setToolTip(tr("New random seed"));
+    connect(randomize, &QToolButton::clicked, this,
+            [this] { seed_->setValue(int(QRandomGenerator::global()->bounded(std::numeric_limits<int>::max()))); });
+    seedRow->addWidget(seed_, 1);
+    seedRow->addWidget(lockSeed_);
+    seedRow->addWidget(randomize);
+    form->addRow(tr("Seed"), seedRow);
+
+    auto* sizeRow = new QHBoxLayout;
+    width_ = new QSpinBox;
+    height_ = new QSpinBox;
+    for (QSpinBox* box : {width_, height_}) {
+        box->setRange(0, 2048);
+        box->setSingleStep(8);
+        box->setSpecialValueText(tr("auto"));
+        box->setValue(0);
+        sizeRow->addWidget(box);
+    }
+    width_->setObjectName(QStringLiteral("width"));
+    height_->setObjectName(QStringLiteral("height"));
+    form->addRow(tr("Size"), sizeRow);
+    batch_ = new QSpinBox;
+    batch_->setObjectName(QStringLiteral("batch"));
+    batch_->setRange(1, 16);
+    form->addRow(tr("Batch"), batch_);
+    layout->addLayout(form);
+
+    auto* buttons = new QHBoxLayout;
+    generateButton_ = new QPushButton(tr("Generate"));
+    generateButton_->setObjectName(QStringLiteral("generateButton"));
+    generateButton_->setDefault(true);
+    generateButton_->setMinimumHeight(34);
+    cancelButton_ = new QPushButton(tr("Cancel"));
+    cancelButton_->setObjectName(QStringLiteral("cancelButton"));
+    cancelButton_->setMinimumHeight(34);
+    connect(generateButton_, &QPushButton::clicked, this, &GeneratePage::startGeneration);
+    connect(cancelButton_, &QPushButton::clicked, this, &GeneratePage::cancelGeneration);
+    buttons->addWidget(generateButton_, 2);
+    buttons->addWidget(cancelButton_, 1);
+    layout->addLayout(buttons);
+
+    progress_ = new QProgressBar;
+    progress_->setObjectName(QStringLiteral("progress"));
+    progress_->setRange(0, 1);
+    progress_->setValue(0);
+    progress_->setFormat(QStringLiteral("%v / %m"));
+    eta_ = new QLabel;
+    eta_->setObjectName(QStringLiteral("eta"));
+    layout->addWidget(progress_);
+    layout->addWidget(eta_);
+    layout->addStretch(1);
+    return panel;
+}
+
+void GeneratePage::setConceptTokens(const QStringList& tokens) {
+    auto* completer = prompt_->findChild<QCompleter*>();
+    if (!completer) {
+        completer = new QCompleter(prompt_);
+        completer->setWidget(prompt_);
+        completer->setCaseSensitivity(Qt::CaseInsensitive);
+        completer->setCompletionMode(QCompleter::PopupCompletion);
+        connect(completer, qOverload<const QString&>(&QCompleter::activated), this, [this, completer](const QString& text) {
+            QTextCursor cursor = prompt_->textCursor();
+            cursor.movePosition(QTextCursor::Left, QTextCursor::KeepAnchor, completer->completionPrefix().size());
+            cursor.insertText(text);
+            prompt_->setTextCursor(cursor);
+        });
+        // A trigger token starts with '<': complete the word being typed from the enrolled concepts.
+        connect(prompt_, &QPlainTextEdit::textChanged, this, [this, completer] {
+            QTextCursor cursor = prompt_->textCursor();
+            const QString before = cursor.block().text().left(cursor.positionInBlock());
+            const int start = before.lastIndexOf(QLatin1Char('<'));
+            if (start < 0 || before.mid(start).contains(QLatin1Char(' ')) || before.mid(start).contains(QLatin1Char('>'))) {
+                completer->popup()->hide();
+                return;
+            }
+            completer->setCompletionPrefix(before.mid(start));
+            if (completer->completionCount() == 0) {
+                completer->popup()->hide();
+                return;
+            }
+            QRect rect = prompt_->cursorRect();
+            rect.setWidth(220);
+            completer->complete(rect);
+        });
+    }
+    completer->setModel(new QStringListModel(tokens, completer));
+}
+
+void GeneratePage::setPromptRules(std::function<EffectivePrompt(const QString&, const QString&)> rules) {
+    rules_ = std::move(rules);
+    updateAppliedRules();
+}
+
+void GeneratePage::updateAppliedRules() {
+    if (!rules_) {
+        appliedRules_->clear();
+        return;
+    }
+    const EffectivePrompt effective = rules_(prompt_->toPlainText(), negative_->toPlainText());
+    appliedRules_->setText(effective.appliedRules.isEmpty()
+                               ? tr("No memory rule changes this prompt.")
+                               : tr("Memory adds: %1").arg(effective.appliedRules.join(QStringLiteral("; "))));
+}
+
+atelier::GenerateRequest GeneratePage::currentRequest() {
+    if (!lockSeed_->isChecked()) seed_->setValue(int(QRandomGenerator::global()->bounded(std::numeric_limits<int>::max())));
+    EffectivePrompt effective{prompt_->toPlainText(), negative_->toPlainText(), {}};
+    if (rules_) effective = rules_(effective.prompt, effective.negativePrompt);
+    lastEffective_ = effective;
+    atelier::GenerateRequest request;
+    request.prompt = effective.prompt.toStdString();
+    request.negative_prompt = effective.negativePrompt.toStdString();
+    request.seed = uint64_t(seed_->value());
+    request.steps = steps_->value();
+    request.guidance = float(guidance_->value());
+    request.sampler = sampler_->currentData().toString().toStdString();
+    request.width = width_->value();
+    request.height = height_->value();
+    request.batch = batch_->value();
+    return request;
+}
+
+void GeneratePage::applyParameters(const atelier::GenerationParams& params) {
+    prompt_->setPlainText(QString::fromStdString(params.prompt));
+    negative_->setPlainText(QString::fromStdString(params.negative_prompt));
+    if (params.steps > 0) steps_->setValue(params.steps);
+    if (params.guidance > 0) guidance_->setValue(params.guidance);
+    seed_->setValue(int(params.seed % uint64_t(std::numeric_limits<int>::max())));
+    lockSeed_->setChecked(true);
+    const int samplerIndex = sampler_->findData(QString::fromStdString(params.sampler));
+    sampler_->setCurrentIndex(samplerIndex >= 0 ? samplerIndex : 0);
+    width_->setValue(params.width);
+    height_->setValue(params.height);
+}
+
+bool GeneratePage::loadParametersFromPng(const QString& path, QString* error) {
+    try {
+        const auto text = atelier::read_png_text(path.toStdString());
+        const auto found = text.find("parameters");
+        if (found == text.end()) {
+            if (error) *error = tr("%1 carries no generation parameters.").arg(QFileInfo(path).fileName());
+            return false;
+        }
+        applyParameters(atelier::parse_parameters(found->second));
+        Q_EMIT statusMessage(tr("Loaded the parameters of %1").arg(QFileInfo(path).fileName()));
+        return true;
+    } catch (const std::exception& e) {
+        if (error) *error = QString::fromStdString(e.what());
+        return false;
+    }
+}
+
+void GeneratePage::startGeneration() {
+    if (!runner_->hasModel()) {
+        QMessageBox::information(this, tr("No model"), tr("Open a model first (File > Open model)."));
+        return;
+    }
+    if (runner_->isBusy()) return;
+    const atelier::GenerateRequest request = currentRequest();
+    previewsReceived_ = 0;
+    progress_->setRange(0, request.steps);
+    progress_->setValue(0);
+    eta_->setText(tr("Starting…"));
+    runStartedMs_ = QDateTime::currentMSecsSinceEpoch();
+    PreviewView::Hud hud = liveView_->hud();
+    hud.step = 0;
+    hud.totalSteps = request.steps;
+    liveView_->setHud(hud);
+    runner_->generate(request);
+}
+
+void GeneratePage::cancelGeneration() { runner_->cancel(); }
+
+void GeneratePage::onBusyChanged(bool busy) {
+    generateButton_->setEnabled(!busy);
+    cancelButton_->setEnabled(busy);
+}
+
+void GeneratePage::onProgress(int step, int total, double etaSeconds) {
+    progress_->setRange(0, total);
+    progress_->setValue(step);
+    eta_->setText(formatEta(etaSeconds));
+    PreviewView::Hud hud = liveView_->hud();
+    hud.step = step;
+    hud.totalSteps = total;
+    const qint64 elapsed = QDateTime::currentMSecsSinceEpoch() - runStartedMs_;
+    hud.msPerStep = step > 0 ? double(elapsed) / step : 0;
+    liveView_->setHud(hud);
+}
+
+void GeneratePage::onGenerated(const QVector<GeneratedImage>& images) {
+    if (images.isEmpty()) return;
+    eta_->setText(tr("Done in %1 s").arg(images.front().durationMs / 1000.0, 0, 'f', 2));
+    liveView_->setImage(images.front().image);
+    for (const GeneratedImage& generated : images) {
+        GalleryItem item;
+        item.image = generated.image;
+        item.caption = tr("seed %1").arg(generated.params.seed);
+        item.parametersText = QString::fromStdString(atelier::format_parameters(generated.params));
+        item.effectivePrompt = lastEffective_.prompt;
+        gallery_->addItem(item);
+    }
+    gallery_->scrollToBottom();
+    Q_EMIT imagesGenerated(images, lastEffective_.prompt);
+}
+
+void GeneratePage::dragEnterEvent(QDragEnterEvent* event) {
+    if (event->mimeData()->hasUrls()) event->acceptProposedAction();
+}
+
+void GeneratePage::dropEvent(QDropEvent* event) {
+    const QList<QUrl> urls = event->mimeData()->urls();
+    if (urls.isEmpty()) return;
+    QString error;
+    if (!loadParametersFromPng(urls.front().toLocalFile(), &error)) {
+        QMessageBox::warning(this, tr("Cannot read parameters"), error);
+    }
+    event->acceptProposedAction();
+}

@@ -1,0 +1,93 @@
+// GeneratePage: prompt and settings, Generate/Cancel with progress and ETA, the live view showing
+// step previews, and a gallery of this session's results.
+#pragma once
+#include <QWidget>
+#include <functional>
+
+#include "Gallery.h"
+#include "JobRunner.h"
+
+class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QPlainTextEdit;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class PreviewView;
+
+// The prompt after the active memory rules, and which entries changed it.
+struct EffectivePrompt {
+    QString prompt;
+    QString negativePrompt;
+    QStringList appliedRules;
+};
+
+class GeneratePage : public QWidget {
+    Q_OBJECT
+public:
+    explicit GeneratePage(JobRunner* runner, QWidget* parent = nullptr);
+
+    // The request the current controls describe (seed randomized first unless locked).
+    atelier::GenerateRequest currentRequest();
+    void applyParameters(const atelier::GenerationParams& params);
+    // Reads an Atelier or A1111 PNG's parameters into the controls; false (with a message) if it has none.
+    bool loadParametersFromPng(const QString& path, QString* error = nullptr);
+    void setPromptRules(std::function<EffectivePrompt(const QString&, const QString&)> rules);
+    void setConceptTokens(const QStringList& tokens);
+
+    PreviewView* liveView() const { return liveView_; }
+    Gallery* gallery() const { return gallery_; }
+    QPlainTextEdit* promptEdit() const { return prompt_; }
+    QPushButton* generateButton() const { return generateButton_; }
+    QPushButton* cancelButton() const { return cancelButton_; }
+    QSpinBox* stepsBox() const { return steps_; }
+    QSpinBox* seedBox() const { return seed_; }
+    QComboBox* samplerBox() const { return sampler_; }
+    QLabel* appliedRulesLabel() const { return appliedRules_; }
+    int previewsReceived() const { return previewsReceived_; }
+
+public Q_SLOTS:
+    void startGeneration();
+    void cancelGeneration();
+
+Q_SIGNALS:
+    void sendToCompare(const QImage& left, const QImage& right, const QString& prompt);
+    void imagesGenerated(const QVector<GeneratedImage>& images, const QString& effectivePrompt);
+    void statusMessage(const QString& message);
+
+protected:
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
+
+private:
+    QWidget* buildControls();
+    void onBusyChanged(bool busy);
+    void onProgress(int step, int total, double etaSeconds);
+    void onGenerated(const QVector<GeneratedImage>& images);
+    void updateAppliedRules();
+
+    JobRunner* runner_;
+    QPlainTextEdit* prompt_ = nullptr;
+    QPlainTextEdit* negative_ = nullptr;
+    QComboBox* sampler_ = nullptr;
+    QSpinBox* steps_ = nullptr;
+    QDoubleSpinBox* guidance_ = nullptr;
+    QSpinBox* seed_ = nullptr;
+    QCheckBox* lockSeed_ = nullptr;
+    QSpinBox* width_ = nullptr;
+    QSpinBox* height_ = nullptr;
+    QSpinBox* batch_ = nullptr;
+    QPushButton* generateButton_ = nullptr;
+    QPushButton* cancelButton_ = nullptr;
+    QProgressBar* progress_ = nullptr;
+    QLabel* eta_ = nullptr;
+    QLabel* appliedRules_ = nullptr;
+    PreviewView* liveView_ = nullptr;
+    Gallery* gallery_ = nullptr;
+    std::function<EffectivePrompt(const QString&, const QString&)> rules_;
+    EffectivePrompt lastEffective_;
+    qint64 runStartedMs_ = 0;
+    int previewsReceived_ = 0;
+};

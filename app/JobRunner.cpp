@@ -1,0 +1,203 @@
+#include "JobRunner.h"
+
+#include <QElapsedTimer>
+#include <QHash>
+#include <QMutex>
+
+#include "atelier/error.h"
+
+// A queued generation: its request and its own cancel token, so that cancelling the job in flight
+// never swallows a job queued after the cancel (the newest prompt always runs).
+struct PendingJob {
+    atelier::GenerateRequest request;
+    std::shared_ptr<atelier::CancelToken> cancel;
+};
+
+// Requests hold std::function members, so they travel to the worker by ticket through this table.
+struct JobTable {
+    QMutex mutex;
+    QHash<quint64, PendingJob> jobs;
+    quint64 nextTicket = 1;
+};
+
+class EngineWorker : public QObject {
+    Q_OBJECT
+public:
+    explicit EngineWorker(std::shared_ptr<JobTable> table) : table_(std::move(table)) {}
+
+public Q_SLOTS:
+    void load(const QString& path, const QString& device) {
+        try {
+            atelier::LoadOptions options;
+            options.path = path.toStdString();
+            options.device = device.toStdString();
+            model_.reset();
+            model_ = atelier::Model::load(options);
+            Q_EMIT loaded(model_->info());
+        } catch (const std::exception& e) {
+            model_.reset();
+            Q_EMIT loadFailed(path, QString::fromStdString(e.what()));
+        }
+        Q_EMIT jobDone();
+    }
+
+    void generate(quint64 ticket) {
+        PendingJob job;
+        {
+            QMutexLocker lock(&table_->mutex);
+            job = table_->jobs.value(ticket);
+        }
+        atelier::GenerateRequest& request = job.request;
+        const std::shared_ptr<atelier::CancelToken> cancel = job.cancel;
+        auto finish = [this, ticket] {
+            QMutexLocker lock(&table_->mutex);
+            table_->jobs.remove(ticket);
+        };
+        if (!cancel || cancel->cancelled()) {
+            finish();
+            Q_EMIT cancelled();
+            Q_EMIT jobDone();
+            return;
+        }
+        if (!model_) {
+            finish();
+            Q_EMIT failed(QObject::tr("No model is loaded: open one with File > Open model."));
+            Q_EMIT jobDone();
+            return;
+        }
+        QElapsedTimer clock;
+        clock.start();
+        request.cancel = cancel.get();
+        request.on_progress = [this, &clock, &cancel](int step, int total) {
+            const double elapsed = clock.elapsed() / 1000.0;
+            const double eta = step > 0 ? elapsed / step * (total - step) : -1.0;
+            Q_EMIT progress(step, total, eta);
+            return !cancel->cancelled();
+        };
+        request.on_preview = [this](int step, const atelier::Image& image) {
+            Q_EMIT preview(step, JobRunner::toQImage(image));
+        };
+        try {
+            atelier::GenerateResult result = atelier::generate(*model_, request);
+            if (result.cancelled) {
+                Q_EMIT cancelled();
+            } else {
+                QVector<GeneratedImage> images;
+                for (size_t i = 0; i < result.images.size(); ++i) {
+                    images.push_back({JobRunner::toQImage(result.images[i]), result.params[i], result.duration_ms});
+                }
+                Q_EMIT generated(images);
+            }
+        } catch (const std::exception& e) {
+            Q_EMIT failed(QString::fromStdString(e.what()));
+        }
+        finish();
+        Q_EMIT jobDone();
+    }
+
+Q_SIGNALS:
+    void loaded(const atelier::ModelInfo& info);
+    void loadFailed(const QString& path, const QString& message);
+    void progress(int step, int total, double etaSeconds);
+    void preview(int step, const QImage& image);
+    void generated(const QVector<GeneratedImage>& images);
+    void failed(const QString& message);
+    void cancelled();
+    void jobDone();
+
+private:
+    std::shared_ptr<JobTable> table_;
+    std::shared_ptr<atelier::Model> model_;  // lives and dies on the worker thread
+};
+
+JobRunner::JobRunner(QObject* parent) : QObject(parent), jobs_(std::make_shared<JobTable>()) {
+    qRegisterMetaType<GeneratedImage>();
+    qRegisterMetaType<QVector<GeneratedImage>>();
+    qRegisterMetaType<atelier::ModelInfo>();
+    worker_ = new EngineWorker(jobs_);
+    worker_->moveToThread(&thread_);
+    connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
+    connect(this, &JobRunner::requestLoad, worker_, &EngineWorker::load, Qt::QueuedConnection);
+    connect(this, &JobRunner::requestGenerate, worker_, &EngineWorker::generate, Qt::QueuedConnection);
+    connect(worker_, &EngineWorker::loaded, this, [this](const atelier::ModelInfo& info) {
+        hasModel_ = true;
+        modelInfo_ = info;
+        Q_EMIT modelLoaded(info);
+    });
+    connect(worker_, &EngineWorker::loadFailed, this, [this](const QString& path, const QString& message) {
+        hasModel_ = false;
+        modelInfo_ = {};
+        Q_EMIT modelFailed(path, message);
+    });
+    connect(worker_, &EngineWorker::progress, this, &JobRunner::progress);
+    connect(worker_, &EngineWorker::preview, this, &JobRunner::preview);
+    connect(worker_, &EngineWorker::generated, this, &JobRunner::generated);
+    connect(worker_, &EngineWorker::failed, this, &JobRunner::generationFailed);
+    connect(worker_, &EngineWorker::cancelled, this, &JobRunner::generationCancelled);
+    connect(worker_, &EngineWorker::jobDone, this, [this] {
+        if (--pendingJobs_ <= 0) {
+            pendingJobs_ = 0;
+            setBusy(false);
+        }
+    });
+    thread_.setObjectName(QStringLiteral("atelier-engine"));
+    thread_.start();
+}
+
+JobRunner::~JobRunner() {
+    cancel();
+    thread_.requestInterruption();
+    thread_.quit();
+    thread_.wait();
+}
+
+void JobRunner::setBusy(bool busy) {
+    if (busy_ == busy) return;
+    busy_ = busy;
+    Q_EMIT busyChanged(busy);
+}
+
+void JobRunner::loadModel(const QString& path, const QString& device) {
+    ++pendingJobs_;
+    setBusy(true);
+    Q_EMIT requestLoad(path, device);
+}
+
+void JobRunner::generate(const atelier::GenerateRequest& request) {
+    quint64 ticket;
+    {
+        QMutexLocker lock(&jobs_->mutex);
+        ticket = jobs_->nextTicket++;
+        PendingJob job{request, std::make_shared<atelier::CancelToken>()};
+        job.request.preview_interval = previewInterval_;
+        jobs_->jobs.insert(ticket, job);
+    }
+    ++pendingJobs_;
+    setBusy(true);
+    Q_EMIT requestGenerate(ticket);
+}
+
+void JobRunner::cancel() {
+    QMutexLocker lock(&jobs_->mutex);
+    for (const PendingJob& job : std::as_const(jobs_->jobs)) job.cancel->cancel();
+}
+
+QImage JobRunner::toQImage(const atelier::Image& image) {
+    const QImage::Format format = image.channels == 4   ? QImage::Format_RGBA8888
+                                  : image.channels == 1 ? QImage::Format_Grayscale8
+                                                        : QImage::Format_RGB888;
+    QImage view(image.pixels.data(), image.width, image.height, image.width * image.channels, format);
+    return view.copy();  // own the pixels
+}
+
+atelier::Image JobRunner::fromQImage(const QImage& source) {
+    const QImage rgb = source.convertToFormat(QImage::Format_RGB888);
+    atelier::Image image{rgb.width(), rgb.height(), 3, {}};
+    image.pixels.resize(size_t(rgb.width()) * rgb.height() * 3);
+    for (int y = 0; y < rgb.height(); ++y) {
+        memcpy(image.pixels.data() + size_t(y) * rgb.width() * 3, rgb.constScanLine(y), size_t(rgb.width()) * 3);
+    }
+    return image;
+}
+
+#include "JobRunner.moc"

@@ -1,0 +1,72 @@
+// JobRunner: one worker thread owns the engine and runs a queue of jobs (load a model, generate).
+// Progress and previews reach the GUI as queued signals; cancel is an atomic token checked by the
+// engine at every step. The GUI thread never runs torch.
+#pragma once
+#include <QImage>
+#include <QObject>
+#include <QThread>
+#include <QVector>
+#include <memory>
+
+#include "atelier/engine.h"
+
+// What a finished generation hands back to the GUI.
+struct GeneratedImage {
+    QImage image;
+    atelier::GenerationParams params;
+    double durationMs = 0;
+};
+Q_DECLARE_METATYPE(GeneratedImage)
+Q_DECLARE_METATYPE(QVector<GeneratedImage>)
+Q_DECLARE_METATYPE(atelier::ModelInfo)
+
+class EngineWorker;
+struct JobTable;
+
+class JobRunner : public QObject {
+    Q_OBJECT
+public:
+    explicit JobRunner(QObject* parent = nullptr);
+    ~JobRunner() override;  // cancels the running job and waits for the worker to stop
+
+    // Queue jobs; they run one after another on the worker thread.
+    void loadModel(const QString& path, const QString& device = QStringLiteral("auto"));
+    void generate(const atelier::GenerateRequest& request);
+    // Cancels the job in flight (and drops queued generations); returns at once.
+    void cancel();
+
+    bool isBusy() const { return busy_; }
+    bool hasModel() const { return hasModel_; }
+    const atelier::ModelInfo& modelInfo() const { return modelInfo_; }
+    int previewInterval() const { return previewInterval_; }
+    void setPreviewInterval(int steps) { previewInterval_ = steps; }
+
+    static QImage toQImage(const atelier::Image& image);
+    static atelier::Image fromQImage(const QImage& image);
+
+Q_SIGNALS:
+    void busyChanged(bool busy);
+    void modelLoaded(const atelier::ModelInfo& info);
+    void modelFailed(const QString& path, const QString& message);
+    void progress(int step, int total, double etaSeconds);
+    void preview(int step, const QImage& image);
+    void generated(const QVector<GeneratedImage>& images);
+    void generationFailed(const QString& message);
+    void generationCancelled();
+
+    // Internal: forwarded to the worker thread.
+    void requestLoad(const QString& path, const QString& device);
+    void requestGenerate(quint64 ticket);
+
+private:
+    void setBusy(bool busy);
+
+    QThread thread_;
+    EngineWorker* worker_ = nullptr;
+    std::shared_ptr<JobTable> jobs_;
+    bool busy_ = false;
+    int pendingJobs_ = 0;
+    bool hasModel_ = false;
+    atelier::ModelInfo modelInfo_;
+    int previewInterval_ = 1;
+};
