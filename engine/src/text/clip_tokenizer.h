@@ -13,8 +13,8 @@ namespace atelier {
 
 class ClipTokenizer {
 public:
-    // vocab.json (token -> id) and merges.txt (one "a b" merge per line, ranked by order; a first
-    // line starting with "#version" is skipped). Throws atelier::Error naming the file.
+    // vocab.json (token -> id) and merges.txt (one "a b" merge per line, ranked by order; the first
+    // line, a "#version" comment, is skipped as transformers does). Throws atelier::Error naming the file.
     static ClipTokenizer from_files(const std::string& vocab_json_path, const std::string& merges_txt_path);
     // `dir`/vocab.json + `dir`/merges.txt (a diffusers `tokenizer/` folder or resources/clip).
     static ClipTokenizer from_dir(const std::string& dir);
@@ -26,8 +26,10 @@ public:
     // Tokens of `text` without BOS/EOS.
     std::vector<int64_t> tokenize(const std::string& text) const;
 
-    // Adds a whole-word vocabulary entry (textual inversion); matched in the text before BPE.
-    // Returns its id (the existing id if the token is already in the vocabulary).
+    // Adds a vocabulary entry (textual inversion) like transformers' add_tokens: it is cut out of the
+    // raw text before clean-up and BPE (case-sensitive, leftmost-longest, even inside a word) and
+    // becomes one id. Returns its id: vocab_size() before the call, or the existing id if the
+    // string is already in the vocabulary.
     int64_t add_token(const std::string& token);
     std::optional<int64_t> token_id(const std::string& token) const;
     // The vocabulary string of `id` (with "</w>" markers), or empty if unknown.
