@@ -5,6 +5,7 @@
 #include <QMutex>
 
 #include "atelier/error.h"
+#include "atelier/system.h"
 
 // A queued generation: its request and its own cancel token, so that cancelling the job in flight
 // never swallows a job queued after the cancel (the newest prompt always runs).
@@ -26,6 +27,8 @@ public:
     explicit EngineWorker(std::shared_ptr<JobTable> table) : table_(std::move(table)) {}
 
 public Q_SLOTS:
+    void setThreads(int threads) { atelier::set_compute_threads(threads); }
+
     void load(const QString& path, const QString& device) {
         try {
             atelier::LoadOptions options;
@@ -119,6 +122,7 @@ JobRunner::JobRunner(QObject* parent) : QObject(parent), jobs_(std::make_shared<
     connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
     connect(this, &JobRunner::requestLoad, worker_, &EngineWorker::load, Qt::QueuedConnection);
     connect(this, &JobRunner::requestGenerate, worker_, &EngineWorker::generate, Qt::QueuedConnection);
+    connect(this, &JobRunner::requestThreads, worker_, &EngineWorker::setThreads, Qt::QueuedConnection);
     connect(worker_, &EngineWorker::loaded, this, [this](const atelier::ModelInfo& info) {
         hasModel_ = true;
         modelInfo_ = info;

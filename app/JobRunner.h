@@ -40,6 +40,8 @@ public:
     const atelier::ModelInfo& modelInfo() const { return modelInfo_; }
     int previewInterval() const { return previewInterval_; }
     void setPreviewInterval(int steps) { previewInterval_ = steps; }
+    // Compute threads for the engine (0: one per CPU), applied on the worker thread.
+    void setThreads(int threads) { Q_EMIT requestThreads(threads); }
 
     static QImage toQImage(const atelier::Image& image);
     static atelier::Image fromQImage(const QImage& image);
@@ -57,6 +59,7 @@ Q_SIGNALS:
     // Internal: forwarded to the worker thread.
     void requestLoad(const QString& path, const QString& device);
     void requestGenerate(quint64 ticket);
+    void requestThreads(int threads);
 
 private:
     void setBusy(bool busy);

@@ -3,46 +3,54 @@
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QComboBox>
+#include <QDateTime>
 #include <QFileDialog>
-#include <QMessageBox>
-#include <QSettings>
 #include <QFileInfo>
 #include <QHBoxLayout>
+#include <QInputDialog>
 #include <QLabel>
 #include <QListWidget>
 #include <QMenuBar>
+#include <QMessageBox>
+#include <QSettings>
 #include <QStackedWidget>
 #include <QStatusBar>
 #include <QVBoxLayout>
 
+#include "ComparePage.h"
+#include "ConceptsPage.h"
 #include "GeneratePage.h"
 #include "JobRunner.h"
+#include "MemoryPage.h"
 #include "PreviewView.h"
+#include "SettingsDialog.h"
+#include "atelier/prompt_rules.h"
 #include "atelier/system.h"
 
 MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWindow(parent), options_(options) {
     setWindowTitle(QStringLiteral("Atelier"));
-    resize(1200, 780);
+    resize(1280, 800);
 
     sideBar_ = new QListWidget;
     sideBar_->setObjectName(QStringLiteral("workspaceBar"));
     sideBar_->setFixedWidth(150);
-    sideBar_->setIconSize(QSize(20, 20));
     for (const char* name : {"Generate", "Compare", "Concepts", "Memory"}) sideBar_->addItem(QString::fromLatin1(name));
     sideBar_->setStyleSheet(QStringLiteral(
         "QListWidget { font-size: 15px; border: none; padding-top: 8px; }"
         "QListWidget::item { padding: 10px 14px; }"));
 
     runner_ = new JobRunner(this);
+    runner_->setPreviewInterval(options_.previewInterval);
     generatePage_ = new GeneratePage(runner_);
-    connect(generatePage_, &GeneratePage::statusMessage, this, [this](const QString& m) { statusBar()->showMessage(m, 5000); });
-
+    comparePage_ = new ComparePage;
+    conceptsPage_ = new ConceptsPage;
+    memoryPage_ = new MemoryPage;
     pages_ = new QStackedWidget;
-    pages_->addWidget(generatePage_);
-    pages_->addWidget(buildPlaceholderPage(tr("Compare"), tr("Judge pairs of images, keyboard first.")));
-    pages_->addWidget(buildPlaceholderPage(tr("Concepts"), tr("Enroll a subject or a style from a few pictures.")));
-    pages_->addWidget(buildPlaceholderPage(tr("Memory"), tr("What the studio has learned about your taste.")));
-    connect(sideBar_, &QListWidget::currentRowChanged, pages_, &QStackedWidget::setCurrentIndex);
+    for (QWidget* page : {static_cast<QWidget*>(generatePage_), static_cast<QWidget*>(comparePage_),
+                          static_cast<QWidget*>(conceptsPage_), static_cast<QWidget*>(memoryPage_)})
+        pages_->addWidget(page);
+    connect(sideBar_, &QListWidget::currentRowChanged, this, [this](int row) { showWorkspace(Workspace(row)); });
 
     auto* central = new QWidget;
     auto* layout = new QHBoxLayout(central);
@@ -57,6 +65,9 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
     recentMenu_ = fileMenu->addMenu(tr("Recent models"));
     rebuildRecentMenu();
     fileMenu->addSeparator();
+    fileMenu->addAction(tr("New &profile…"), this, &MainWindow::newProfileDialog);
+    fileMenu->addAction(tr("&Settings…"), QKeySequence::Preferences, this, &MainWindow::openSettings);
+    fileMenu->addSeparator();
     fileMenu->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     QMenu* viewMenu = menuBar()->addMenu(tr("&View"));
     const char* names[] = {"&Generate", "&Compare", "Co&ncepts", "&Memory"};
@@ -65,12 +76,24 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
         action->setShortcut(QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_1 + i)));
     }
 
+    profileBox_ = new QComboBox;
+    profileBox_->setObjectName(QStringLiteral("profileBox"));
+    profileBox_->setFocusPolicy(Qt::ClickFocus);
+    profileBox_->setToolTip(tr("Who is working: judgements, memory and concepts belong to this profile"));
+    connect(profileBox_, qOverload<int>(&QComboBox::activated), this,
+            [this](int index) { setProfile(profileBox_->itemData(index).toLongLong()); });
     deviceLabel_ = new QLabel(deviceText());
     deviceLabel_->setObjectName(QStringLiteral("deviceLabel"));
     modelLabel_ = new QLabel(modelText());
     modelLabel_->setObjectName(QStringLiteral("modelLabel"));
+    statusBar()->addPermanentWidget(profileBox_);
     statusBar()->addPermanentWidget(modelLabel_);
     statusBar()->addPermanentWidget(deviceLabel_);
+    auto showMessage = [this](const QString& message) { statusBar()->showMessage(message, 6000); };
+    connect(generatePage_, &GeneratePage::statusMessage, this, showMessage);
+    connect(comparePage_, &ComparePage::statusMessage, this, showMessage);
+    connect(conceptsPage_, &ConceptsPage::statusMessage, this, showMessage);
+    connect(memoryPage_, &MemoryPage::statusMessage, this, showMessage);
 
     PreviewView::Hud hud;
     hud.device = deviceText();
@@ -84,7 +107,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
         modelLabel_->setToolTip(QString::fromStdString(info.path));
         PreviewView::Hud hud = liveView()->hud();
         hud.model = modelText();
-        hud.device = deviceText() + QStringLiteral(" · ") + QString::fromStdString(info.precision);
+        hud.device = QString::fromStdString(info.device) + QStringLiteral(" · ") + QString::fromStdString(info.precision);
         liveView()->setHud(hud);
         statusBar()->showMessage(tr("Model loaded: %1").arg(QString::fromStdString(info.path)), 5000);
     });
@@ -94,8 +117,132 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
         statusBar()->showMessage(tr("Could not load %1").arg(path), 8000);
         QMessageBox::warning(this, tr("Could not load the model"), message);
     });
+    connect(generatePage_, &GeneratePage::imagesGenerated, this, &MainWindow::recordGenerations);
+    connect(generatePage_, &GeneratePage::sendToCompare, this,
+            [this](const QImage& a, const QImage& b, const QString& prompt) {
+                const QString name = tr("Picks %1").arg(QDateTime::currentDateTime().toString(QStringLiteral("MMM d hh:mm")));
+                if (comparePage_->createQueueFromImages(name, {a, b}, prompt)) showWorkspace(Compare);
+            });
+    connect(conceptsPage_, &ConceptsPage::conceptsChanged, this,
+            [this] { generatePage_->setConceptTokens(conceptsPage_->triggerTokens()); });
+    // The Generate page re-reads the active rules whenever the memory changes.
+    connect(memoryPage_, &MemoryPage::memoryChanged, this, [this] { setProfile(profileId_); });
+
+    openStore();
     if (!options_.modelPath.isEmpty()) openModel(options_.modelPath);
     showWorkspace(Generate);
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::openStore() {
+    try {
+        atelier::StoreOptions storeOptions;
+        storeOptions.data_dir = options_.dataDir.toStdString();
+        store_ = atelier::Store::open(storeOptions);
+    } catch (const std::exception& e) {
+        // The studio still generates; only what needs the store is off. Nothing on disk is touched.
+        storeError_ = QString::fromStdString(e.what());
+        auto* warning = new QLabel(tr("⚠ store unavailable"));
+        warning->setObjectName(QStringLiteral("storeWarning"));
+        warning->setToolTip(storeError_);
+        warning->setStyleSheet(QStringLiteral("color: #e0a030;"));
+        statusBar()->addWidget(warning);
+        qWarning("Atelier: the store could not be opened: %s", e.what());
+        return;
+    }
+    QString name = options_.profile;
+    if (name.isEmpty()) name = QSettings().value(QStringLiteral("profile")).toString();
+    if (name.isEmpty()) name = qEnvironmentVariable("USER", QStringLiteral("me"));
+    try {
+        setProfile(store_->ensure_profile(name.toStdString(), "designer").id);
+    } catch (const std::exception& e) {
+        storeError_ = QString::fromStdString(e.what());
+    }
+}
+
+void MainWindow::refreshProfiles() {
+    profileBox_->clear();
+    if (!store_) return;
+    for (const atelier::Profile& p : store_->list_profiles()) {
+        profileBox_->addItem(QStringLiteral("👤 %1 (%2)").arg(QString::fromStdString(p.name), QString::fromStdString(p.role)),
+                             QVariant::fromValue<qlonglong>(p.id));
+    }
+    profileBox_->setCurrentIndex(profileBox_->findData(QVariant::fromValue<qlonglong>(profileId_)));
+}
+
+void MainWindow::setProfile(int64_t profileId) {
+    if (!store_) return;
+    const bool changed = profileId != profileId_;
+    profileId_ = profileId;
+    if (changed) {
+        QSettings().setValue(QStringLiteral("profile"), QString::fromStdString(store_->profile(profileId).name));
+        comparePage_->setStore(store_.get(), profileId_);
+        conceptsPage_->setStore(store_.get(), profileId_);
+        memoryPage_->setStore(store_.get(), profileId_);
+        generatePage_->setConceptTokens(conceptsPage_->triggerTokens());
+        refreshProfiles();
+    }
+    atelier::Store* store = store_.get();
+    generatePage_->setPromptRules([store, profileId](const QString& prompt, const QString& negative) {
+        atelier::MemoryFilter filter;
+        filter.profile_id = profileId;
+        filter.active_only = true;
+        const atelier::EffectivePrompt effective =
+            atelier::apply_memory_rules(prompt.toStdString(), negative.toStdString(), store->list_memory(filter));
+        EffectivePrompt result{QString::fromStdString(effective.prompt), QString::fromStdString(effective.negative_prompt), {}};
+        for (const std::string& text : effective.applied_texts) result.appliedRules << QString::fromStdString(text);
+        return result;
+    });
+}
+
+void MainWindow::newProfileDialog() {
+    if (!store_) return;
+    bool ok = false;
+    const QString name = QInputDialog::getText(this, tr("New profile"), tr("Name"), QLineEdit::Normal, QString(), &ok);
+    if (!ok || name.trimmed().isEmpty()) return;
+    const QString role = QInputDialog::getItem(this, tr("New profile"), tr("Role"),
+                                               {QStringLiteral("designer"), QStringLiteral("annotator"),
+                                                QStringLiteral("presenter")},
+                                               0, false, &ok);
+    if (!ok) return;
+    try {
+        setProfile(store_->create_profile(name.trimmed().toStdString(), role.toStdString()).id);
+    } catch (const std::exception& e) {
+        QMessageBox::warning(this, tr("New profile"), QString::fromStdString(e.what()));
+    }
+}
+
+void MainWindow::recordGenerations(const QVector<GeneratedImage>& images, const QString& effectivePrompt) {
+    if (!store_) return;
+    try {
+        for (const GeneratedImage& generated : images) {
+            const atelier::GenerationParams& p = generated.params;
+            const atelier::AssetInfo asset = store_->import_asset(JobRunner::fromQImage(generated.image), "generated",
+                                                                  {{"parameters", atelier::format_parameters(p)}});
+            atelier::GenerationRecord record;
+            record.profile_id = profileId_;
+            record.asset_id = asset.id;
+            record.model_id = p.model_id;
+            record.model_name = p.model_name;
+            record.prompt = p.prompt;
+            record.negative_prompt = p.negative_prompt;
+            record.effective_prompt = effectivePrompt.toStdString();
+            record.seed = p.seed;
+            record.sampler = p.sampler;
+            record.timestep_spacing = p.timestep_spacing;
+            record.steps = p.steps;
+            record.guidance = p.guidance;
+            record.width = p.width;
+            record.height = p.height;
+            record.clip_skip = p.clip_skip;
+            record.strength = p.strength;
+            record.duration_ms = generated.durationMs;
+            store_->record_generation(record);
+        }
+    } catch (const std::exception& e) {
+        statusBar()->showMessage(tr("The generation was not recorded: %1").arg(QString::fromStdString(e.what())), 8000);
+    }
 }
 
 PreviewView* MainWindow::liveView() const { return generatePage_->liveView(); }
@@ -103,7 +250,7 @@ PreviewView* MainWindow::liveView() const { return generatePage_->liveView(); }
 void MainWindow::openModel(const QString& path) {
     loadingPath_ = path;
     modelLabel_->setText(tr("loading %1…").arg(QFileInfo(path).fileName()));
-    runner_->loadModel(path);
+    runner_->loadModel(path, options_.device);
 }
 
 void MainWindow::openModelDialog() {
@@ -114,6 +261,18 @@ void MainWindow::openModelDialog() {
     QString path = dialog.selectedFiles().front();
     if (QFileInfo(path).fileName() == QLatin1String("model_index.json")) path = QFileInfo(path).absolutePath();
     openModel(path);
+}
+
+void MainWindow::openSettings() {
+    SettingsDialog dialog(StudioSettings::load(), this);
+    if (dialog.exec() != QDialog::Accepted) return;
+    const StudioSettings settings = dialog.settings();
+    settings.save();
+    options_.device = settings.device;
+    runner_->setPreviewInterval(settings.previewInterval);
+    runner_->setThreads(settings.threads);
+    applyTheme(settings.theme);
+    deviceLabel_->setText(deviceText());
 }
 
 void MainWindow::rememberRecentModel(const QString& path) {
@@ -138,29 +297,18 @@ void MainWindow::closeEvent(QCloseEvent* event) {
     event->accept();
 }
 
-QWidget* MainWindow::buildPlaceholderPage(const QString& title, const QString& text) {
-    auto* page = new QWidget;
-    auto* layout = new QVBoxLayout(page);
-    auto* heading = new QLabel(QStringLiteral("<h2>%1</h2><p>%2</p>").arg(title, text));
-    heading->setAlignment(Qt::AlignTop | Qt::AlignLeft);
-    layout->addWidget(heading);
-    layout->addStretch(1);
-    return page;
-}
-
 void MainWindow::showWorkspace(Workspace workspace) {
-    sideBar_->setCurrentRow(int(workspace));
+    if (sideBar_->currentRow() != int(workspace)) sideBar_->setCurrentRow(int(workspace));
     pages_->setCurrentIndex(int(workspace));
+    if (workspace == Compare) comparePage_->setFocus();
 }
 
 MainWindow::Workspace MainWindow::currentWorkspace() const { return Workspace(pages_->currentIndex()); }
 
 QString MainWindow::deviceText() const {
     const auto devices = atelier::available_devices();
-    const atelier::DeviceInfo& first = devices.front();
-    const QString kind = QString::fromStdString(first.name).startsWith(QLatin1String("cuda")) ? QStringLiteral("CUDA")
-                                                                                             : QStringLiteral("CPU");
-    return QStringLiteral("%1 · %2 threads").arg(kind).arg(atelier::compute_threads());
+    const bool cuda = QString::fromStdString(devices.front().name).startsWith(QLatin1String("cuda"));
+    return QStringLiteral("%1 · %2 threads").arg(cuda ? QStringLiteral("CUDA") : QStringLiteral("CPU")).arg(atelier::compute_threads());
 }
 
 QString MainWindow::modelText() const {

@@ -1,53 +1,83 @@
 // MainWindow: the studio's four workspaces (Generate, Compare, Concepts, Memory) in a side bar,
-// and a status bar with the device and the loaded model.
+// the store and the current profile, and a status bar with the profile, the model and the device.
 #pragma once
 #include <QMainWindow>
+#include <memory>
 
-class QLabel;
-class QListWidget;
-class QStackedWidget;
-class PreviewView;
+#include "atelier/store.h"
+
+class ComparePage;
+class ConceptsPage;
 class GeneratePage;
 class JobRunner;
+class MemoryPage;
+class PreviewView;
+class QComboBox;
+class QLabel;
+class QListWidget;
 class QMenu;
+class QStackedWidget;
 
 struct StudioOptions {
     QString modelPath;   // the model to load at start-up; empty: none
     QString dataDir;     // empty: the default data directory
+    QString profile;     // the person to start as; empty: the last one (or a new one named after $USER)
+    QString device = QStringLiteral("auto");
+    int previewInterval = 1;
 };
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
     explicit MainWindow(const StudioOptions& options, QWidget* parent = nullptr);
+    ~MainWindow() override;
 
     enum Workspace { Generate = 0, Compare, Concepts, Memory };
     void showWorkspace(Workspace workspace);
     Workspace currentWorkspace() const;
     PreviewView* liveView() const;
     GeneratePage* generatePage() const { return generatePage_; }
+    ComparePage* comparePage() const { return comparePage_; }
+    ConceptsPage* conceptsPage() const { return conceptsPage_; }
+    MemoryPage* memoryPage() const { return memoryPage_; }
     JobRunner* jobRunner() const { return runner_; }
-    // Loads a model on the worker thread; errors appear as a message box and in the status bar.
-    void openModel(const QString& path);
+    atelier::Store* store() const { return store_.get(); }
+    int64_t profileId() const { return profileId_; }
     QString deviceText() const;
     QString modelText() const;
+    QString storeError() const { return storeError_; }
+
+    // Loads a model on the worker thread; errors appear as a message box and in the status bar.
+    void openModel(const QString& path);
+    void setProfile(int64_t profileId);
 
 protected:
     void closeEvent(QCloseEvent* event) override;
 
 private:
+    void openStore();
+    void refreshProfiles();
+    void newProfileDialog();
     void openModelDialog();
+    void openSettings();
     void rememberRecentModel(const QString& path);
     void rebuildRecentMenu();
-    QWidget* buildPlaceholderPage(const QString& title, const QString& text);
+    void recordGenerations(const QVector<struct GeneratedImage>& images, const QString& effectivePrompt);
 
     StudioOptions options_;
+    std::unique_ptr<atelier::Store> store_;
+    QString storeError_;
+    int64_t profileId_ = 0;
     QListWidget* sideBar_ = nullptr;
     QStackedWidget* pages_ = nullptr;
     JobRunner* runner_ = nullptr;
     GeneratePage* generatePage_ = nullptr;
+    ComparePage* comparePage_ = nullptr;
+    ConceptsPage* conceptsPage_ = nullptr;
+    MemoryPage* memoryPage_ = nullptr;
     QMenu* recentMenu_ = nullptr;
-    QString loadingPath_;
+    QComboBox* profileBox_ = nullptr;
     QLabel* deviceLabel_ = nullptr;
     QLabel* modelLabel_ = nullptr;
+    QString loadingPath_;
 };

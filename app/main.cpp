@@ -3,7 +3,10 @@
 #include <QCommandLineParser>
 #include <QSurfaceFormat>
 
+#include "atelier/system.h"
+
 #include "MainWindow.h"
+#include "SettingsDialog.h"
 #include "StudioSetup.h"
 
 int main(int argc, char** argv) {
@@ -20,13 +23,23 @@ int main(int argc, char** argv) {
                                    QStringLiteral("path"));
     QCommandLineOption dataDirOption(QStringLiteral("data-dir"), QStringLiteral("Data directory."),
                                      QStringLiteral("dir"));
+    QCommandLineOption profileOption(QStringLiteral("profile"), QStringLiteral("Start as this person."),
+                                     QStringLiteral("name"));
     parser.addOption(modelOption);
     parser.addOption(dataDirOption);
+    parser.addOption(profileOption);
     parser.process(app);
 
+    const StudioSettings settings = StudioSettings::load();
+    applyTheme(settings.theme);
     StudioOptions options = studioOptionsFromEnvironment();
+    options.dataDir = settings.dataDir;
+    options.device = settings.device;
+    options.previewInterval = settings.previewInterval;
+    if (settings.threads > 0) atelier::set_compute_threads(settings.threads);
     if (parser.isSet(modelOption)) options.modelPath = parser.value(modelOption);
     if (parser.isSet(dataDirOption)) options.dataDir = parser.value(dataDirOption);
+    if (parser.isSet(profileOption)) options.profile = parser.value(profileOption);
 
     MainWindow window(options);
     window.show();
