@@ -3,6 +3,7 @@
 #include <QtTest>
 #include <QLabel>
 #include <QListWidget>
+#include <QTemporaryDir>
 
 #include "MainWindow.h"
 #include "PreviewView.h"
@@ -12,7 +13,9 @@ class TestMainWindow : public QObject {
     Q_OBJECT
 private Q_SLOTS:
     void hasFourWorkspacesAndSwitchesByShortcut() {
+        QTemporaryDir dir;
         StudioOptions options;
+        options.dataDir = dir.path();
         MainWindow window(options);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
@@ -31,7 +34,9 @@ private Q_SLOTS:
     }
 
     void statusBarNamesDeviceAndModel() {
+        QTemporaryDir dir;
         StudioOptions options;
+        options.dataDir = dir.path();
         MainWindow window(options);
         auto* device = window.findChild<QLabel*>(QStringLiteral("deviceLabel"));
         auto* model = window.findChild<QLabel*>(QStringLiteral("modelLabel"));
@@ -46,6 +51,7 @@ private Q_SLOTS:
 
 int main(int argc, char** argv) {
     configureDefaultSurfaceFormat();
+    QStandardPaths::setTestModeEnabled(true);
     QApplication app(argc, argv);
     TestMainWindow test;
     return QTest::qExec(&test, argc, argv);

@@ -1,0 +1,77 @@
+// Concepts: create one, add pictures (validated, de-duplicated), refuse a non-image with a clear message.
+#include <QtTest>
+#include <QListWidget>
+#include <QTemporaryDir>
+
+#include "ConceptsPage.h"
+#include "atelier/image.h"
+#include "atelier/store.h"
+
+class TestConcepts : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void createAndAddPictures() {
+        QTemporaryDir dir;
+        atelier::StoreOptions options;
+        options.data_dir = (dir.path() + QStringLiteral("/data")).toStdString();
+        auto store = atelier::Store::open(options);
+        const int64_t me = store->create_profile("designer").id;
+        ConceptsPage page;
+        page.setStore(store.get(), me);
+
+        const int64_t id = page.createConcept(QStringLiteral("My mug"), QStringLiteral("<my-mug>"), QStringLiteral("mug"),
+                                              QStringLiteral("textual_inversion"));
+        QVERIFY(id > 0);
+        QCOMPARE(page.selectedConcept(), id);
+        QCOMPARE(page.triggerTokens(), QStringList{QStringLiteral("<my-mug>")});
+
+        QStringList files;
+        for (int i = 0; i < 3; ++i) {
+            atelier::Image image{24, 24, 3, std::vector<uint8_t>(24 * 24 * 3, uint8_t(40 + 60 * i))};
+            const QString path = dir.filePath(QStringLiteral("mug%1.png").arg(i));
+            atelier::write_png(path.toStdString(), image);
+            files << path;
+        }
+        const QString copy = dir.filePath(QStringLiteral("mug0-again.png"));
+        QVERIFY(QFile::copy(files[0], copy));
+        const QString text = dir.filePath(QStringLiteral("notes.png"));
+        QFile f(text);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("not a picture");
+        f.close();
+
+        const QStringList problems = page.addImages(files + QStringList{copy, text});
+        QCOMPARE(problems.size(), 2);
+        QVERIFY2(problems[0].contains(QStringLiteral("mug0-again.png")) && problems[0].contains(QStringLiteral("already")),
+                 qPrintable(problems[0]));
+        QVERIFY2(problems[1].contains(QStringLiteral("notes.png")) && problems[1].contains(QStringLiteral("not a readable image")),
+                 qPrintable(problems[1]));
+        const atelier::Concept stored = store->concept_by_id(id);
+        QCOMPARE(int(stored.reference_asset_ids.size()), 3);
+        QCOMPARE(stored.class_word, std::string("mug"));
+        QCOMPARE(page.imageList()->count(), 3);
+    }
+
+    void refusesDuplicateTriggerAndEmptyFields() {
+        QTemporaryDir dir;
+        atelier::StoreOptions options;
+        options.data_dir = dir.path().toStdString();
+        auto store = atelier::Store::open(options);
+        ConceptsPage page;
+        page.setStore(store.get(), store->create_profile("d").id);
+        QVERIFY(page.createConcept(QStringLiteral("A"), QStringLiteral("<a>"), QStringLiteral("cat"), QStringLiteral("lora")) > 0);
+        // Message boxes are dismissed by the timer; what matters is that nothing is created.
+        QTimer::singleShot(100, [] {
+            if (QWidget* box = QApplication::activeModalWidget()) box->close();
+        });
+        QCOMPARE(page.createConcept(QStringLiteral("B"), QStringLiteral("<A>"), QStringLiteral("dog"), QStringLiteral("lora")), int64_t(0));
+        QTimer::singleShot(100, [] {
+            if (QWidget* box = QApplication::activeModalWidget()) box->close();
+        });
+        QCOMPARE(page.createConcept(QString(), QStringLiteral("<c>"), QStringLiteral("dog"), QStringLiteral("lora")), int64_t(0));
+        QCOMPARE(int(store->list_concepts().size()), 1);
+    }
+};
+
+QTEST_MAIN(TestConcepts)
+#include "test_concepts.moc"

@@ -1,0 +1,167 @@
+// needs: gl
+// labels: slow
+// Generating through the studio (worker thread, previews, cancel) gives the same pixels as atelier-cli,
+// and bad models give a clear message while the studio keeps working.
+#include <QtTest>
+#include <QComboBox>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QProcess>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTemporaryDir>
+
+#include "GeneratePage.h"
+#include "JobRunner.h"
+#include "MainWindow.h"
+#include "StudioSetup.h"
+#include "atelier/image.h"
+
+namespace {
+const QString kModel = QStringLiteral(ATELIER_FIXTURES_DIR "/tiny-sd-a");
+
+// Closes every modal message box as it appears and remembers what it said.
+struct MessageCatcher : QObject {
+    QStringList texts;
+    QTimer timer;
+    MessageCatcher() {
+        connect(&timer, &QTimer::timeout, this, [this] {
+            if (auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget())) {
+                texts << box->text();
+                box->done(QMessageBox::Ok);
+            }
+        });
+        timer.start(30);
+    }
+};
+}  // namespace
+
+class TestGenerate : public QObject {
+    Q_OBJECT
+private:
+    QTemporaryDir dataDir_;
+
+    std::unique_ptr<MainWindow> studio(const QString& model) {
+        StudioOptions options;
+        options.modelPath = model;
+        options.dataDir = dataDir_.path();
+        options.profile = QStringLiteral("tester");
+        auto window = std::make_unique<MainWindow>(options);
+        window->show();
+        return window;
+    }
+
+private Q_SLOTS:
+    void initTestCase() { QVERIFY(QFile::exists(kModel + QStringLiteral("/model_index.json"))); }
+
+    void sameImageAsCliWithPreviews() {
+        auto window = studio(kModel);
+        QSignalSpy loaded(window->jobRunner(), &JobRunner::modelLoaded);
+        QVERIFY(loaded.wait(60000));
+        GeneratePage* page = window->generatePage();
+        page->promptEdit()->setPlainText(QStringLiteral("a photo of a cat"));
+        page->stepsBox()->setValue(4);
+        page->seedBox()->setValue(42);
+        page->samplerBox()->setCurrentIndex(page->samplerBox()->findData(QStringLiteral("ddim")));
+        QSignalSpy generated(window->jobRunner(), &JobRunner::generated);
+        QSignalSpy previews(window->jobRunner(), &JobRunner::preview);
+        page->generateButton()->click();
+        QVERIFY(generated.wait(60000));
+        QCOMPARE(previews.count(), 4);
+        QCOMPARE(page->gallery()->itemCount(), 1);
+        const QImage studioImage = page->gallery()->entry(0).image.convertToFormat(QImage::Format_RGB888);
+
+        QTemporaryDir out;
+        const QString png = out.filePath(QStringLiteral("cli.png"));
+        QProcess cli;
+        cli.start(QStringLiteral(ATELIER_CLI_PATH),
+                  {QStringLiteral("generate"), QStringLiteral("--model"), kModel, QStringLiteral("--prompt"),
+                   QStringLiteral("a photo of a cat"), QStringLiteral("--steps"), QStringLiteral("4"),
+                   QStringLiteral("--seed"), QStringLiteral("42"), QStringLiteral("--sampler"), QStringLiteral("ddim"),
+                   QStringLiteral("--guidance"), QStringLiteral("7.5"), QStringLiteral("-o"), png});
+        QVERIFY(cli.waitForFinished(120000));
+        QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
+        const atelier::Image cliImage = atelier::read_image(png.toStdString());
+        QCOMPARE(cliImage.width, studioImage.width());
+        QCOMPARE(cliImage.height, studioImage.height());
+        int differing = 0;
+        for (int y = 0; y < studioImage.height(); ++y) {
+            const uchar* row = studioImage.constScanLine(y);
+            for (int x = 0; x < studioImage.width() * 3; ++x)
+                if (row[x] != cliImage.pixels[size_t(y) * cliImage.width * 3 + x]) ++differing;
+        }
+        QCOMPARE(differing, 0);
+
+        // The generation is in the store with what it takes to regenerate it.
+        const auto records = window->store()->list_generations(window->profileId());
+        QCOMPARE(int(records.size()), 1);
+        QCOMPARE(records[0].seed, uint64_t(42));
+        QCOMPARE(records[0].steps, 4);
+        QCOMPARE(records[0].prompt, std::string("a photo of a cat"));
+    }
+
+    void cancelStopsWithinAStepAndStaysUsable() {
+        auto window = studio(kModel);
+        QSignalSpy loaded(window->jobRunner(), &JobRunner::modelLoaded);
+        QVERIFY(loaded.wait(60000));
+        GeneratePage* page = window->generatePage();
+        page->promptEdit()->setPlainText(QStringLiteral("a red star"));
+        page->stepsBox()->setValue(150);
+        QSignalSpy progress(window->jobRunner(), &JobRunner::progress);
+        QSignalSpy cancelled(window->jobRunner(), &JobRunner::generationCancelled);
+        page->generateButton()->click();
+        QVERIFY(progress.wait(30000));
+        QTRY_VERIFY_WITH_TIMEOUT(progress.count() >= 3, 30000);
+        page->cancelButton()->click();
+        const int stepsAtCancel = progress.count();
+        QVERIFY(cancelled.wait(30000));
+        QVERIFY2(progress.count() - stepsAtCancel <= 1, "the worker stops within one step");
+        QVERIFY(progress.count() < 150);
+        QVERIFY(!window->jobRunner()->isBusy() || QTest::qWaitFor([&] { return !window->jobRunner()->isBusy(); }));
+        QVERIFY(page->generateButton()->isEnabled());
+
+        page->stepsBox()->setValue(2);
+        QSignalSpy generated(window->jobRunner(), &JobRunner::generated);
+        page->generateButton()->click();
+        QVERIFY(generated.wait(60000));
+    }
+
+    void badModelsGiveClearMessages() {
+        MessageCatcher catcher;
+        auto window = studio(QStringLiteral("/nonexistent/model-folder"));
+        QSignalSpy failed(window->jobRunner(), &JobRunner::modelFailed);
+        QVERIFY(failed.wait(30000));
+        QVERIFY2(failed.at(0).at(1).toString().contains(QStringLiteral("/nonexistent/model-folder")),
+                 qPrintable(failed.at(0).at(1).toString()));
+        QTRY_COMPARE(catcher.texts.size(), 1);
+
+        QTemporaryDir dir;
+        const QString corrupt = dir.filePath(QStringLiteral("broken.safetensors"));
+        QFile file(corrupt);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write("\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": ", 14);
+        file.close();
+        window->openModel(corrupt);
+        QVERIFY(failed.wait(30000));
+        QVERIFY2(failed.at(1).at(1).toString().contains(QStringLiteral("broken.safetensors")),
+                 qPrintable(failed.at(1).at(1).toString()));
+        QTRY_COMPARE(catcher.texts.size(), 2);
+
+        // Still usable: a good model loads afterwards.
+        QSignalSpy loaded(window->jobRunner(), &JobRunner::modelLoaded);
+        window->openModel(kModel);
+        QVERIFY(loaded.wait(60000));
+        QVERIFY(window->jobRunner()->hasModel());
+    }
+};
+
+int main(int argc, char** argv) {
+    configureDefaultSurfaceFormat();
+    QStandardPaths::setTestModeEnabled(true);
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName(QStringLiteral("AtelierTest"));
+    TestGenerate test;
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "test_generate.moc"
