@@ -246,3 +246,69 @@ TEST_CASE("tensors: save/load round trip of every dtype, zero-copy views are saf
     CHECK(relative_l2(at::full({4}, 1.1), at::ones({4})) == doctest::Approx(0.1).epsilon(1e-4));
     CHECK_THROWS_AS(relative_l2(at::ones({4}), at::ones({5})), Error);
 }
+
+TEST_CASE("SD2 OpenCLIP checkpoint layout converts to the Hugging Face names (fused in_proj split)") {
+    // Build an OpenCLIP-layout checkpoint from the tiny weights: q/k/v fused into in_proj, plus one more
+    // resblock at the end, which SD2 never uses (it takes the penultimate layer) and diffusers drops.
+    const TensorMap& hf = folder_weights();
+    const auto W = [&](const std::string& n) { return hf.at("text_model." + n); };
+    TensorMap oc;
+    const std::string p = "cond_stage_model.model.";
+    oc[p + "token_embedding.weight"] = W("embeddings.token_embedding.weight");
+    oc[p + "positional_embedding"] = W("embeddings.position_embedding.weight");
+    oc[p + "ln_final.weight"] = W("final_layer_norm.weight");
+    oc[p + "ln_final.bias"] = W("final_layer_norm.bias");
+    oc[p + "text_projection"] = at::zeros({32, 32});
+    oc[p + "logit_scale"] = at::zeros({});
+    for (int l = 0; l < 3; ++l) {
+        const int src = l < 2 ? l : 1;  // the extra last block: a copy, to be dropped
+        const std::string s = "encoder.layers." + std::to_string(src) + ".";
+        const std::string d = p + "transformer.resblocks." + std::to_string(l) + ".";
+        oc[d + "attn.in_proj_weight"] =
+            at::cat({W(s + "self_attn.q_proj.weight"), W(s + "self_attn.k_proj.weight"), W(s + "self_attn.v_proj.weight")});
+        oc[d + "attn.in_proj_bias"] =
+            at::cat({W(s + "self_attn.q_proj.bias"), W(s + "self_attn.k_proj.bias"), W(s + "self_attn.v_proj.bias")});
+        oc[d + "attn.out_proj.weight"] = W(s + "self_attn.out_proj.weight");
+        oc[d + "attn.out_proj.bias"] = W(s + "self_attn.out_proj.bias");
+        oc[d + "ln_1.weight"] = W(s + "layer_norm1.weight");
+        oc[d + "ln_1.bias"] = W(s + "layer_norm1.bias");
+        oc[d + "ln_2.weight"] = W(s + "layer_norm2.weight");
+        oc[d + "ln_2.bias"] = W(s + "layer_norm2.bias");
+        oc[d + "mlp.c_fc.weight"] = W(s + "mlp.fc1.weight");
+        oc[d + "mlp.c_fc.bias"] = W(s + "mlp.fc1.bias");
+        oc[d + "mlp.c_proj.weight"] = W(s + "mlp.fc2.weight");
+        oc[d + "mlp.c_proj.bias"] = W(s + "mlp.fc2.bias");
+    }
+    oc["model.diffusion_model.out.0.weight"] = at::zeros({4});  // unrelated keys are ignored
+    const TensorMap converted = clip_text_weights_from_checkpoint(oc);
+    CHECK(converted.size() == hf.size());
+    for (const auto& [name, tensor] : hf) {
+        CAPTURE(name);
+        REQUIRE(converted.count(name) == 1);
+        CHECK(at::equal(converted.at(name), tensor));
+    }
+    CHECK(ClipTextConfig::infer(converted).num_hidden_layers == 2);
+    CHECK(clip_text_weights_from_checkpoint(TensorMap{{"model.diffusion_model.x", at::zeros({1})}}).empty());
+}
+
+TEST_CASE("inferred configs of the real SD text encoders") {
+    // Shapes only (no weights needed): SD1 ViT-L/14 and SD2 OpenCLIP ViT-H as diffusers stores them.
+    const auto fake = [](int hidden, int inter, int layers, int positions) {
+        TensorMap w;
+        w["text_model.embeddings.token_embedding.weight"] = at::empty({49408, hidden});
+        w["text_model.embeddings.position_embedding.weight"] = at::empty({positions, hidden});
+        for (int l = 0; l < layers; ++l) {
+            w["text_model.encoder.layers." + std::to_string(l) + ".mlp.fc1.weight"] = at::empty({inter, hidden});
+        }
+        return w;
+    };
+    const ClipTextConfig sd1 = ClipTextConfig::infer(fake(768, 3072, 12, 77));
+    CHECK(sd1.num_attention_heads == 12);
+    CHECK(sd1.num_hidden_layers == 12);
+    CHECK(sd1.intermediate_size == 3072);
+    CHECK(sd1.hidden_act == "quick_gelu");
+    const ClipTextConfig sd2 = ClipTextConfig::infer(fake(1024, 4096, 23, 77));
+    CHECK(sd2.num_attention_heads == 16);
+    CHECK(sd2.num_hidden_layers == 23);
+    CHECK(sd2.hidden_act == "gelu");
+}
