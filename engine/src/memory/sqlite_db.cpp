@@ -78,6 +78,10 @@ Stmt& Stmt::bind(int index, const std::string& value) {
     return *this;
 }
 Stmt& Stmt::bind_blob(int index, const std::vector<uint8_t>& value) {
+    if (value.empty()) {   // a NULL data pointer would bind NULL, not an empty blob
+        sqlite3_bind_zeroblob(stmt_, index, 0);
+        return *this;
+    }
     sqlite3_bind_blob(stmt_, index, value.data(), int(value.size()), SQLITE_TRANSIENT);
     return *this;
 }
