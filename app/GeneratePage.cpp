@@ -69,7 +69,8 @@ GeneratePage::GeneratePage(JobRunner* runner, QWidget* parent) : QWidget(parent)
 
     connect(runner_, &JobRunner::busyChanged, this, &GeneratePage::onBusyChanged);
     connect(runner_, &JobRunner::progress, this, &GeneratePage::onProgress);
-    connect(runner_, &JobRunner::preview, this, [this](int step, const QImage& image) {
+    connect(runner_, &JobRunner::preview, this, [this](quint64 ticket, int step, const QImage& image) {
+        if (ticket != ticket_) return;
         ++previewsReceived_;
         liveView_->setImage(image);
         PreviewView::Hud hud = liveView_->hud();
@@ -77,11 +78,13 @@ GeneratePage::GeneratePage(JobRunner* runner, QWidget* parent) : QWidget(parent)
         liveView_->setHud(hud);
     });
     connect(runner_, &JobRunner::generated, this, &GeneratePage::onGenerated);
-    connect(runner_, &JobRunner::generationFailed, this, [this](const QString& message) {
+    connect(runner_, &JobRunner::generationFailed, this, [this](quint64 ticket, const QString& message) {
+        if (ticket != ticket_) return;
         eta_->setText(tr("Failed"));
         QMessageBox::warning(this, tr("Generation failed"), message);
     });
-    connect(runner_, &JobRunner::generationCancelled, this, [this] {
+    connect(runner_, &JobRunner::generationCancelled, this, [this](quint64 ticket) {
+        if (ticket != ticket_) return;
         eta_->setText(tr("Cancelled"));
         Q_EMIT statusMessage(tr("Generation cancelled"));
     });
@@ -347,17 +350,18 @@ void GeneratePage::startGeneration() {
     hud.step = 0;
     hud.totalSteps = request.steps;
     liveView_->setHud(hud);
-    runner_->generate(request);
+    ticket_ = runner_->generate(request);
 }
 
-void GeneratePage::cancelGeneration() { runner_->cancel(); }
+void GeneratePage::cancelGeneration() { runner_->cancel(ticket_); }
 
 void GeneratePage::onBusyChanged(bool busy) {
     generateButton_->setEnabled(!busy);
     cancelButton_->setEnabled(busy);
 }
 
-void GeneratePage::onProgress(int step, int total, double etaSeconds) {
+void GeneratePage::onProgress(quint64 ticket, int step, int total, double etaSeconds) {
+    if (ticket != ticket_) return;
     progress_->setRange(0, total);
     progress_->setValue(step);
     eta_->setText(formatEta(etaSeconds));
@@ -369,8 +373,8 @@ void GeneratePage::onProgress(int step, int total, double etaSeconds) {
     liveView_->setHud(hud);
 }
 
-void GeneratePage::onGenerated(const QVector<GeneratedImage>& images) {
-    if (images.isEmpty()) return;
+void GeneratePage::onGenerated(quint64 ticket, const QVector<GeneratedImage>& images) {
+    if (ticket != ticket_ || images.isEmpty()) return;
     eta_->setText(tr("Done in %1 s").arg(images.front().durationMs / 1000.0, 0, 'f', 2));
     liveView_->setImage(images.front().image);
     for (const GeneratedImage& generated : images) {

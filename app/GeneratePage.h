@@ -64,11 +64,12 @@ protected:
 private:
     QWidget* buildControls();
     void onBusyChanged(bool busy);
-    void onProgress(int step, int total, double etaSeconds);
-    void onGenerated(const QVector<GeneratedImage>& images);
+    void onProgress(quint64 ticket, int step, int total, double etaSeconds);
+    void onGenerated(quint64 ticket, const QVector<GeneratedImage>& images);
     void updateAppliedRules();
 
     JobRunner* runner_;
+    quint64 ticket_ = 0;  // the job this page started last
     QPlainTextEdit* prompt_ = nullptr;
     QPlainTextEdit* negative_ = nullptr;
     QComboBox* sampler_ = nullptr;

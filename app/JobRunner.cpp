@@ -58,41 +58,41 @@ public Q_SLOTS:
         };
         if (!cancel || cancel->cancelled()) {
             finish();
-            Q_EMIT cancelled();
+            Q_EMIT cancelled(ticket);
             Q_EMIT jobDone();
             return;
         }
         if (!model_) {
             finish();
-            Q_EMIT failed(QObject::tr("No model is loaded: open one with File > Open model."));
+            Q_EMIT failed(ticket, QObject::tr("No model is loaded: open one with File > Open model."));
             Q_EMIT jobDone();
             return;
         }
         QElapsedTimer clock;
         clock.start();
         request.cancel = cancel.get();
-        request.on_progress = [this, &clock, &cancel](int step, int total) {
+        request.on_progress = [this, ticket, &clock, &cancel](int step, int total) {
             const double elapsed = clock.elapsed() / 1000.0;
             const double eta = step > 0 ? elapsed / step * (total - step) : -1.0;
-            Q_EMIT progress(step, total, eta);
+            Q_EMIT progress(ticket, step, total, eta);
             return !cancel->cancelled();
         };
-        request.on_preview = [this](int step, const atelier::Image& image) {
-            Q_EMIT preview(step, JobRunner::toQImage(image));
+        request.on_preview = [this, ticket](int step, const atelier::Image& image) {
+            Q_EMIT preview(ticket, step, JobRunner::toQImage(image));
         };
         try {
             atelier::GenerateResult result = atelier::generate(*model_, request);
             if (result.cancelled) {
-                Q_EMIT cancelled();
+                Q_EMIT cancelled(ticket);
             } else {
                 QVector<GeneratedImage> images;
                 for (size_t i = 0; i < result.images.size(); ++i) {
                     images.push_back({JobRunner::toQImage(result.images[i]), result.params[i], result.duration_ms});
                 }
-                Q_EMIT generated(images);
+                Q_EMIT generated(ticket, images);
             }
         } catch (const std::exception& e) {
-            Q_EMIT failed(QString::fromStdString(e.what()));
+            Q_EMIT failed(ticket, QString::fromStdString(e.what()));
         }
         finish();
         Q_EMIT jobDone();
@@ -101,11 +101,11 @@ public Q_SLOTS:
 Q_SIGNALS:
     void loaded(const atelier::ModelInfo& info);
     void loadFailed(const QString& path, const QString& message);
-    void progress(int step, int total, double etaSeconds);
-    void preview(int step, const QImage& image);
-    void generated(const QVector<GeneratedImage>& images);
-    void failed(const QString& message);
-    void cancelled();
+    void progress(quint64 ticket, int step, int total, double etaSeconds);
+    void preview(quint64 ticket, int step, const QImage& image);
+    void generated(quint64 ticket, const QVector<GeneratedImage>& images);
+    void failed(quint64 ticket, const QString& message);
+    void cancelled(quint64 ticket);
     void jobDone();
 
 private:
@@ -167,7 +167,7 @@ void JobRunner::loadModel(const QString& path, const QString& device) {
     Q_EMIT requestLoad(path, device);
 }
 
-void JobRunner::generate(const atelier::GenerateRequest& request) {
+quint64 JobRunner::generate(const atelier::GenerateRequest& request) {
     quint64 ticket;
     {
         QMutexLocker lock(&jobs_->mutex);
@@ -179,11 +179,18 @@ void JobRunner::generate(const atelier::GenerateRequest& request) {
     ++pendingJobs_;
     setBusy(true);
     Q_EMIT requestGenerate(ticket);
+    return ticket;
 }
 
 void JobRunner::cancel() {
     QMutexLocker lock(&jobs_->mutex);
     for (const PendingJob& job : std::as_const(jobs_->jobs)) job.cancel->cancel();
+}
+
+void JobRunner::cancel(quint64 ticket) {
+    QMutexLocker lock(&jobs_->mutex);
+    const auto found = jobs_->jobs.constFind(ticket);
+    if (found != jobs_->jobs.constEnd()) found->cancel->cancel();
 }
 
 QImage JobRunner::toQImage(const atelier::Image& image) {

@@ -29,11 +29,13 @@ public:
     explicit JobRunner(QObject* parent = nullptr);
     ~JobRunner() override;  // cancels the running job and waits for the worker to stop
 
-    // Queue jobs; they run one after another on the worker thread.
+    // Queue jobs; they run one after another on the worker thread. generate() returns the job's
+    // ticket: every signal of that job carries it, so each page follows only its own jobs.
     void loadModel(const QString& path, const QString& device = QStringLiteral("auto"));
-    void generate(const atelier::GenerateRequest& request);
-    // Cancels the job in flight (and drops queued generations); returns at once.
+    quint64 generate(const atelier::GenerateRequest& request);
+    // Cancels the generations in flight and queued (all, or one ticket); returns at once.
     void cancel();
+    void cancel(quint64 ticket);
 
     bool isBusy() const { return busy_; }
     bool hasModel() const { return hasModel_; }
@@ -50,11 +52,11 @@ Q_SIGNALS:
     void busyChanged(bool busy);
     void modelLoaded(const atelier::ModelInfo& info);
     void modelFailed(const QString& path, const QString& message);
-    void progress(int step, int total, double etaSeconds);
-    void preview(int step, const QImage& image);
-    void generated(const QVector<GeneratedImage>& images);
-    void generationFailed(const QString& message);
-    void generationCancelled();
+    void progress(quint64 ticket, int step, int total, double etaSeconds);
+    void preview(quint64 ticket, int step, const QImage& image);
+    void generated(quint64 ticket, const QVector<GeneratedImage>& images);
+    void generationFailed(quint64 ticket, const QString& message);
+    void generationCancelled(quint64 ticket);
 
     // Internal: forwarded to the worker thread.
     void requestLoad(const QString& path, const QString& device);

@@ -13,6 +13,8 @@
 #include <QListWidget>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QScreen>
 #include <QSettings>
 #include <QStackedWidget>
 #include <QStatusBar>
@@ -23,6 +25,7 @@
 #include "GeneratePage.h"
 #include "JobRunner.h"
 #include "MemoryPage.h"
+#include "PresenterWindow.h"
 #include "PreviewView.h"
 #include "SettingsDialog.h"
 #include "atelier/prompt_rules.h"
@@ -75,6 +78,8 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
         QAction* action = viewMenu->addAction(tr(names[i]), this, [this, i] { showWorkspace(Workspace(i)); });
         action->setShortcut(QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_1 + i)));
     }
+    viewMenu->addSeparator();
+    viewMenu->addAction(tr("&Presenter"), QKeySequence(Qt::Key_F11), this, [this] { showPresenter(); });
 
     profileBox_ = new QComboBox;
     profileBox_->setObjectName(QStringLiteral("profileBox"));
@@ -133,7 +138,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
     showWorkspace(Generate);
 }
 
-MainWindow::~MainWindow() = default;
+MainWindow::~MainWindow() { delete presenter_; }  // a top-level window of its own; it uses runner_
 
 void MainWindow::openStore() {
     try {
@@ -184,7 +189,7 @@ void MainWindow::setProfile(int64_t profileId) {
         refreshProfiles();
     }
     atelier::Store* store = store_.get();
-    generatePage_->setPromptRules([store, profileId](const QString& prompt, const QString& negative) {
+    rules_ = [store, profileId](const QString& prompt, const QString& negative) {
         atelier::MemoryFilter filter;
         filter.profile_id = profileId;
         filter.active_only = true;
@@ -193,7 +198,34 @@ void MainWindow::setProfile(int64_t profileId) {
         EffectivePrompt result{QString::fromStdString(effective.prompt), QString::fromStdString(effective.negative_prompt), {}};
         for (const std::string& text : effective.applied_texts) result.appliedRules << QString::fromStdString(text);
         return result;
-    });
+    };
+    generatePage_->setPromptRules(rules_);
+    if (presenter_) {
+        presenter_->setPromptRules(rules_);
+        presenter_->setStore(store_.get(), profileId_);
+    }
+}
+
+PresenterWindow* MainWindow::showPresenter(bool fullScreen) {
+    if (!presenter_) {
+        presenter_ = new PresenterWindow(runner_, nullptr);
+        connect(presenter_, &PresenterWindow::left, this, [this] {
+            presenter_->hide();
+            activateWindow();
+        });
+    }
+    presenter_->setPromptRules(rules_);
+    presenter_->setStore(store_.get(), profileId_);
+    presenter_->setModelName(modelText());
+    presenter_->promptBar()->setText(generatePage_->promptEdit()->toPlainText().simplified());
+    if (fullScreen) {
+        if (QScreen* here = screen()) presenter_->setGeometry(here->geometry());
+        presenter_->showFullScreen();
+    } else {
+        presenter_->show();
+    }
+    presenter_->promptBar()->setFocus();
+    return presenter_;
 }
 
 void MainWindow::newProfileDialog() {

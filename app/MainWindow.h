@@ -2,7 +2,10 @@
 // the store and the current profile, and a status bar with the profile, the model and the device.
 #pragma once
 #include <QMainWindow>
+#include <functional>
 #include <memory>
+
+#include "GeneratePage.h"
 
 #include "atelier/store.h"
 
@@ -12,6 +15,7 @@ class GeneratePage;
 class JobRunner;
 class MemoryPage;
 class PreviewView;
+class PresenterWindow;
 class QComboBox;
 class QLabel;
 class QListWidget;
@@ -50,6 +54,9 @@ public:
     // Loads a model on the worker thread; errors appear as a message box and in the status bar.
     void openModel(const QString& path);
     void setProfile(int64_t profileId);
+    // The full-screen live view for an audience (View > Presenter, F11; Esc leaves).
+    PresenterWindow* showPresenter(bool fullScreen = true);
+    PresenterWindow* presenter() const { return presenter_; }
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -75,6 +82,8 @@ private:
     ComparePage* comparePage_ = nullptr;
     ConceptsPage* conceptsPage_ = nullptr;
     MemoryPage* memoryPage_ = nullptr;
+    PresenterWindow* presenter_ = nullptr;
+    std::function<EffectivePrompt(const QString&, const QString&)> rules_;
     QMenu* recentMenu_ = nullptr;
     QComboBox* profileBox_ = nullptr;
     QLabel* deviceLabel_ = nullptr;

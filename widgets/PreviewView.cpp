@@ -7,6 +7,7 @@
 #include <QOpenGLVertexArrayObject>
 #include <QPainter>
 #include <QTimer>
+#include <algorithm>
 
 #include <imgui.h>
 #include <backends/imgui_impl_opengl3.h>
@@ -40,6 +41,8 @@ void PreviewView::releaseGl() {
     }
     texture_.reset();
     previousTexture_.reset();
+    compareTexture_.reset();
+    gridTextures_.clear();
     program_.reset();
     vao_.reset();
 }
@@ -82,11 +85,46 @@ void PreviewView::setCrispUpscale(bool crisp) {
     update();
 }
 
+void PreviewView::setCompareImage(const QImage& image) {
+    compare_ = image.convertToFormat(QImage::Format_RGBA8888);
+    pendingUpload_ = true;
+    update();
+}
+
+void PreviewView::setGridImages(const QVector<QImage>& images) {
+    grid_.clear();
+    for (const QImage& image : images) grid_.push_back(image.convertToFormat(QImage::Format_RGBA8888));
+    pendingUpload_ = true;
+    update();
+}
+
+void PreviewView::setLayoutMode(Layout layout) {
+    layout_ = layout;
+    update();
+}
+
+void PreviewView::setWipePosition(double position) {
+    wipe_ = std::clamp(position, 0.0, 1.0);
+    Q_EMIT wipeMoved(wipe_);
+    update();
+}
+
+void PreviewView::setHudSettings(const HudSettings& settings) {
+    settings_ = settings;
+    update();
+}
+
+QRectF PreviewView::fitRect(const QSize& image, const QRectF& area) const {
+    if (image.isEmpty() || area.isEmpty()) return {};
+    const double scale = std::min(area.width() / image.width(), area.height() / image.height());
+    const double w = image.width() * scale, h = image.height() * scale;
+    return QRectF(area.x() + (area.width() - w) / 2.0, area.y() + (area.height() - h) / 2.0, w, h);
+}
+
 QRectF PreviewView::imageRect() const {
     if (current_.isNull() || width() <= 0 || height() <= 0) return {};
-    const double scale = std::min(double(width()) / current_.width(), double(height()) / current_.height());
-    const double w = current_.width() * scale, h = current_.height() * scale;
-    return QRectF((width() - w) / 2.0, (height() - h) / 2.0, w, h);
+    if (layout_ == Layout::SideBySide) return fitRect(current_.size(), QRectF(0, 0, width() / 2.0, height()));
+    return fitRect(current_.size(), QRectF(0, 0, width(), height()));
 }
 
 void PreviewView::initializeGL() {
@@ -127,6 +165,21 @@ void PreviewView::uploadPending() {
     // A previous image of another size cannot blend pixel for pixel; show the new one at once.
     const bool blend = !previous_.isNull() && previous_.size() == current_.size();
     previousTexture_ = makeTexture(blend ? previous_ : current_);
+    compareTexture_ = compare_.isNull() ? nullptr : makeTexture(compare_);
+    gridTextures_.clear();
+    for (const QImage& image : grid_) gridTextures_.push_back(makeTexture(image));
+}
+
+void PreviewView::drawQuad(QOpenGLTexture* image, QOpenGLTexture* previous, float mix, const QRectF& r, float clipU) {
+    if (!image || r.isEmpty()) return;
+    const float x0 = float(r.left() / width() * 2 - 1), x1 = float(r.right() / width() * 2 - 1);
+    const float y0 = float(1 - r.bottom() / height() * 2), y1 = float(1 - r.top() / height() * 2);
+    program_->setUniformValue("u_rect", x0, y0, x1, y1);
+    program_->setUniformValue("u_mix", mix);
+    program_->setUniformValue("u_clip_u", clipU);
+    image->bind(0);
+    (previous ? previous : image)->bind(1);
+    glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
 }
 
 void PreviewView::paintGL() {
@@ -138,23 +191,38 @@ void PreviewView::paintGL() {
 
     const QRectF r = imageRect();
     if (program_ && texture_ && !r.isEmpty()) {
-        const float x0 = float(r.left() / width() * 2 - 1), x1 = float(r.right() / width() * 2 - 1);
-        const float y0 = float(1 - r.bottom() / height() * 2), y1 = float(1 - r.top() / height() * 2);
         const float mix = crossfadeMs_ <= 0 ? 1.0f : std::min(1.0f, float(sinceImage_.elapsed()) / crossfadeMs_);
         program_->bind();
-        program_->setUniformValue("u_rect", x0, y0, x1, y1);
         program_->setUniformValue("u_image", 0);
         program_->setUniformValue("u_previous", 1);
-        program_->setUniformValue("u_mix", mix);
-        texture_->bind(0);
-        previousTexture_->bind(1);
         vao_->bind();
-        glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
+        switch (layout_) {
+            case Layout::Single:
+                drawQuad(texture_.get(), previousTexture_.get(), mix, r, -1.0f);
+                break;
+            case Layout::Wipe:
+                drawQuad(texture_.get(), previousTexture_.get(), mix, r, -1.0f);
+                drawQuad(compareTexture_.get(), nullptr, 1.0f, r, float(wipe_));
+                break;
+            case Layout::SideBySide:
+                drawQuad(texture_.get(), previousTexture_.get(), mix, r, -1.0f);
+                if (compareTexture_)
+                    drawQuad(compareTexture_.get(), nullptr, 1.0f,
+                             fitRect(compare_.size(), QRectF(width() / 2.0, 0, width() / 2.0, height())), -1.0f);
+                break;
+            case Layout::Grid:
+                for (size_t i = 0; i < gridTextures_.size() && i < 4; ++i) {
+                    const QRectF cell((i % 2) * width() / 2.0, (i / 2) * height() / 2.0, width() / 2.0, height() / 2.0);
+                    drawQuad(gridTextures_[i].get(), nullptr, 1.0f, fitRect(grid_[int(i)].size(), cell.adjusted(2, 2, -2, -2)), -1.0f);
+                }
+                break;
+        }
         vao_->release();
         program_->release();
         if (mix < 1.0f) QTimer::singleShot(16, this, qOverload<>(&QWidget::update));
     }
-    if (hudVisible_) drawHud();
+    ++frames_;
+    if (hudVisible_ || layout_ == Layout::Wipe) drawHud();
 }
 
 void PreviewView::drawHud() {
@@ -169,6 +237,21 @@ void PreviewView::drawHud() {
 
     ImGui_ImplOpenGL3_NewFrame();
     ImGui::NewFrame();
+    if (layout_ == Layout::Wipe && !current_.isNull()) {
+        // The divider of the A/B wipe, with its labels.
+        const QRectF r = imageRect();
+        const float x = float(r.left() + wipe_ * r.width());
+        ImDrawList* draw = ImGui::GetForegroundDrawList();
+        draw->AddLine(ImVec2(x, float(r.top())), ImVec2(x, float(r.bottom())), IM_COL32(255, 255, 255, 230), 3.0f);
+        draw->AddCircleFilled(ImVec2(x, float(r.center().y())), 9.0f, IM_COL32(255, 255, 255, 230));
+        draw->AddText(ImVec2(float(r.left()) + 10, float(r.bottom()) - 24), IM_COL32(255, 255, 255, 255), "A");
+        draw->AddText(ImVec2(float(r.right()) - 20, float(r.bottom()) - 24), IM_COL32(255, 255, 255, 255), "B");
+    }
+    if (!hudVisible_) {
+        ImGui::Render();
+        ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+        return;
+    }
     ImGui::SetNextWindowPos(ImVec2(12, 12), ImGuiCond_Always);
     ImGui::SetNextWindowBgAlpha(0.78f);
     const ImGuiWindowFlags flags = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_AlwaysAutoResize |
@@ -184,8 +267,33 @@ void PreviewView::drawHud() {
             ImGui::ProgressBar(float(hud_.step) / float(hud_.totalSteps), ImVec2(200, 0));
         }
         if (hud_.msPerStep > 0) ImGui::Text("%.1f ms / step", hud_.msPerStep);
+        if (hud_.imagesPerSecond > 0) ImGui::Text("%.2f images / s", hud_.imagesPerSecond);
         ImGui::Text("image   %d x %d", current_.width(), current_.height());
+        if (!hud_.tasteScore.isEmpty()) ImGui::Text("taste   %s", hud_.tasteScore.toUtf8().constData());
+        if (!hud_.effectivePrompt.isEmpty()) {
+            ImGui::PushTextWrapPos(360.0f);
+            ImGui::TextDisabled("prompt  %s", hud_.effectivePrompt.toUtf8().constData());
+            ImGui::PopTextWrapPos();
+        }
         for (const QString& line : hud_.extraLines) ImGui::TextUnformatted(line.toUtf8().constData());
+        if (hud_.interactive) {
+            ImGui::Separator();
+            HudSettings edited = settings_;
+            ImGui::SetNextItemWidth(200);
+            ImGui::SliderInt("steps", &edited.steps, 1, 50);
+            ImGui::SetNextItemWidth(200);
+            ImGui::SliderFloat("guidance", &edited.guidance, 0.0f, 15.0f, "%.1f");
+            ImGui::Text("seed    %llu", static_cast<unsigned long long>(edited.seed));
+            ImGui::SameLine();
+            ImGui::Checkbox("lock", &edited.seedLocked);
+            ImGui::SameLine();
+            if (ImGui::SmallButton("new")) edited.seed = edited.seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            if (edited.steps != settings_.steps || edited.guidance != settings_.guidance || edited.seed != settings_.seed ||
+                edited.seedLocked != settings_.seedLocked) {
+                settings_ = edited;
+                QMetaObject::invokeMethod(this, [this] { Q_EMIT hudSettingsChanged(settings_); }, Qt::QueuedConnection);
+            }
+        }
         ImGui::TextDisabled("H hides this panel");
     }
     ImGui::End();
@@ -203,11 +311,22 @@ void PreviewView::keyPressEvent(QKeyEvent* event) {
 
 void PreviewView::mouseMoveEvent(QMouseEvent* event) {
     mousePos_ = event->position();
+    if (draggingWipe_) {
+        const QRectF r = imageRect();
+        setWipePosition((mousePos_.x() - r.left()) / std::max(1.0, r.width()));
+    }
     if (hudVisible_) update();
 }
 
 void PreviewView::mousePressEvent(QMouseEvent* event) {
     mousePos_ = event->position();
+    const bool overHud = imgui_ && hudVisible_ && (ImGui::SetCurrentContext(imgui_), ImGui::GetIO().WantCaptureMouse);
+    if (layout_ == Layout::Wipe && event->button() == Qt::LeftButton && !overHud && imageRect().contains(mousePos_)) {
+        draggingWipe_ = true;
+        const QRectF r = imageRect();
+        setWipePosition((mousePos_.x() - r.left()) / std::max(1.0, r.width()));
+        return;
+    }
     if (event->button() == Qt::LeftButton) mouseDown_[0] = true;
     if (event->button() == Qt::RightButton) mouseDown_[1] = true;
     if (event->button() == Qt::MiddleButton) mouseDown_[2] = true;
@@ -215,6 +334,7 @@ void PreviewView::mousePressEvent(QMouseEvent* event) {
 }
 
 void PreviewView::mouseReleaseEvent(QMouseEvent* event) {
+    draggingWipe_ = false;
     if (event->button() == Qt::LeftButton) mouseDown_[0] = false;
     if (event->button() == Qt::RightButton) mouseDown_[1] = false;
     if (event->button() == Qt::MiddleButton) mouseDown_[2] = false;

@@ -1,0 +1,117 @@
+// needs: gl
+// labels: slow
+// Presenter mode: the A/B wipe divider moves the boundary between A and B pixels, the HUD toggles,
+// typing then pausing regenerates exactly once, and typing during a run cancels it for the new prompt.
+#include <QtTest>
+#include <QLineEdit>
+#include <QTemporaryDir>
+
+#include "JobRunner.h"
+#include "PresenterWindow.h"
+#include "PreviewView.h"
+#include "StudioSetup.h"
+
+namespace {
+const QString kModel = QStringLiteral(ATELIER_FIXTURES_DIR "/tiny-sd-a");
+
+QImage solid(const QColor& color) {
+    QImage image(32, 32, QImage::Format_RGB888);
+    image.fill(color);
+    return image;
+}
+bool isRed(const QColor& c) { return c.red() > 180 && c.blue() < 80; }
+bool isBlue(const QColor& c) { return c.blue() > 180 && c.red() < 80; }
+}  // namespace
+
+class TestPresenter : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void wipeDividerMovesTheBoundary() {
+        JobRunner runner;
+        PresenterWindow presenter(&runner);
+        presenter.resize(900, 700);
+        presenter.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&presenter));
+        PreviewView* view = presenter.view();
+        view->setCrossfadeMs(0);
+        view->setHudVisible(false);
+        view->setImage(solid(QColor(230, 30, 30)));        // A: red
+        view->setCompareImage(solid(QColor(30, 30, 230)));  // B: blue
+        view->setLayoutMode(PreviewView::Layout::Wipe);
+        const QRectF r = view->imageRect();
+        const int y = int(r.center().y());
+        auto pixelAt = [&](double fraction) {
+            const QImage frame = view->grabFramebuffer();
+            return frame.pixelColor(int(r.left() + fraction * r.width()), y);
+        };
+        view->setWipePosition(0.3);
+        QVERIFY(isRed(pixelAt(0.2)));
+        QVERIFY(isBlue(pixelAt(0.4)));
+        // Dragging the divider with the mouse moves it.
+        QTest::mousePress(view, Qt::LeftButton, {}, QPoint(int(r.left() + 0.7 * r.width()), y));
+        QTest::mouseRelease(view, Qt::LeftButton, {}, QPoint(int(r.left() + 0.7 * r.width()), y));
+        QVERIFY(qAbs(view->wipePosition() - 0.7) < 0.01);
+        QVERIFY(isRed(pixelAt(0.4)));
+        QVERIFY(isRed(pixelAt(0.65)));
+        QVERIFY(isBlue(pixelAt(0.8)));
+    }
+
+    void hudToggles() {
+        JobRunner runner;
+        PresenterWindow presenter(&runner);
+        presenter.resize(800, 600);
+        presenter.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&presenter));
+        presenter.view()->setFocus();
+        QVERIFY(presenter.view()->isHudVisible());
+        QTest::keyClick(presenter.view(), Qt::Key_H);
+        QVERIFY(!presenter.view()->isHudVisible());
+        QTest::keyClick(presenter.view(), Qt::Key_H);
+        QVERIFY(presenter.view()->isHudVisible());
+    }
+
+    void typingRegeneratesOnceAndNewestPromptWins() {
+        JobRunner runner;
+        QSignalSpy loaded(&runner, &JobRunner::modelLoaded);
+        runner.loadModel(kModel);
+        QVERIFY(loaded.wait(60000));
+        PresenterWindow presenter(&runner);
+        presenter.setDebounceMs(200);
+        presenter.resize(800, 600);
+        presenter.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&presenter));
+        QSignalSpy started(&presenter, &PresenterWindow::regenerationStarted);
+        QSignalSpy finished(&presenter, &PresenterWindow::finalImageShown);
+        QTest::keyClicks(presenter.promptBar(), QStringLiteral("a red star"), Qt::NoModifier, 20);
+        QVERIFY(finished.wait(30000));
+        QCOMPARE(started.count(), 1);  // many keystrokes, one regeneration
+        QVERIFY(presenter.lastTiming().firstPreviewMs >= 0);
+        QVERIFY(presenter.lastTiming().finalImageMs >= presenter.lastTiming().firstPreviewMs);
+
+        // A long run, interrupted by typing: it is cancelled and the new prompt runs.
+        PreviewView::HudSettings slow = presenter.view()->hudSettings();
+        slow.steps = 50;
+        presenter.view()->setHudSettings(slow);
+        QSignalSpy cancelled(&runner, &JobRunner::generationCancelled);
+        QSignalSpy progress(&runner, &JobRunner::progress);
+        presenter.promptBar()->clear();
+        QTest::keyClicks(presenter.promptBar(), QStringLiteral("a blue ring"));
+        QTRY_VERIFY_WITH_TIMEOUT(progress.count() >= 2, 30000);
+        QCOMPARE(started.count(), 2);
+        QTest::keyClicks(presenter.promptBar(), QStringLiteral(" on dots"));
+        QVERIFY(cancelled.wait(30000));
+        QTRY_COMPARE_WITH_TIMEOUT(started.count(), 3, 5000);
+        QCOMPARE(started.last().at(0).toString(), QStringLiteral("a blue ring on dots"));
+        QVERIFY(finished.wait(60000));
+    }
+};
+
+int main(int argc, char** argv) {
+    configureDefaultSurfaceFormat();
+    QStandardPaths::setTestModeEnabled(true);
+    QApplication app(argc, argv);
+    TestPresenter test;
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "test_presenter.moc"
