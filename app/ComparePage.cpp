@@ -16,7 +16,7 @@
 #include <cmath>
 
 #include "ImagePane.h"
-#include "JobRunner.h"
+#include "ImageConvert.h"
 
 namespace {
 const char* strengthName(int strength) {
@@ -151,7 +151,7 @@ QImage ComparePage::assetImage(int64_t assetId) {
     if (found != decoded_.end()) return *found;
     QImage image;
     try {
-        image = JobRunner::toQImage(store_->load_asset(assetId));
+        image = toQImage(store_->load_asset(assetId));
     } catch (const std::exception& e) {
         Q_EMIT statusMessage(QString::fromStdString(e.what()));
     }
@@ -275,7 +275,7 @@ int64_t ComparePage::createQueueFromImages(const QString& name, const QVector<QI
     if (!store_ || images.size() < 2) return 0;
     try {
         std::vector<int64_t> ids;
-        for (const QImage& image : images) ids.push_back(store_->import_asset(JobRunner::fromQImage(image), "generated").id);
+        for (const QImage& image : images) ids.push_back(store_->import_asset(fromQImage(image), "generated").id);
         std::vector<atelier::QueuePairInput> pairs;
         for (size_t i = 0; i < ids.size(); ++i)
             for (size_t j = i + 1; j < ids.size(); ++j) pairs.push_back({ids[i], ids[j], prompt.toStdString(), {}});

@@ -15,7 +15,7 @@
 #include <QRegularExpression>
 #include <QVBoxLayout>
 
-#include "JobRunner.h"
+#include "ImageConvert.h"
 
 namespace {
 constexpr int kMaxImages = 20;
@@ -246,7 +246,7 @@ void ConceptsPage::showConcept() {
                               .arg(advice));
         for (int64_t assetId : c.reference_asset_ids) {
             const atelier::AssetInfo info = store_->asset(assetId);
-            auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(JobRunner::toQImage(store_->load_thumbnail(assetId)))),
+            auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(toQImage(store_->load_thumbnail(assetId)))),
                                              QStringLiteral("%1×%2").arg(info.width).arg(info.height));
             item->setToolTip(QString::fromStdString(info.source_name));
             images_->addItem(item);

@@ -28,6 +28,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "ImageConvert.h"
 #include "PreviewView.h"
 #include "atelier/image.h"
 
@@ -99,7 +100,7 @@ GeneratePage::GeneratePage(JobRunner* runner, QWidget* parent) : QWidget(parent)
                                                           tr("PNG images (*.png)"));
         if (path.isEmpty()) return;
         try {
-            atelier::write_png(path.toStdString(), JobRunner::fromQImage(item.image),
+            atelier::write_png(path.toStdString(), fromQImage(item.image),
                                {{"parameters", item.parametersText.toStdString()}});
             Q_EMIT statusMessage(tr("Saved %1").arg(path));
         } catch (const std::exception& e) {

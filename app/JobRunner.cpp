@@ -4,6 +4,7 @@
 #include <QHash>
 #include <QMutex>
 
+#include "ImageConvert.h"
 #include "atelier/error.h"
 #include "atelier/system.h"
 
@@ -78,7 +79,7 @@ public Q_SLOTS:
             return !cancel->cancelled();
         };
         request.on_preview = [this, ticket](int step, const atelier::Image& image) {
-            Q_EMIT preview(ticket, step, JobRunner::toQImage(image));
+            Q_EMIT preview(ticket, step, toQImage(image));
         };
         try {
             atelier::GenerateResult result = atelier::generate(*model_, request);
@@ -87,7 +88,7 @@ public Q_SLOTS:
             } else {
                 QVector<GeneratedImage> images;
                 for (size_t i = 0; i < result.images.size(); ++i) {
-                    images.push_back({JobRunner::toQImage(result.images[i]), result.params[i], result.duration_ms});
+                    images.push_back({toQImage(result.images[i]), result.params[i], result.duration_ms});
                 }
                 Q_EMIT generated(ticket, images);
             }
@@ -191,24 +192,6 @@ void JobRunner::cancel(quint64 ticket) {
     QMutexLocker lock(&jobs_->mutex);
     const auto found = jobs_->jobs.constFind(ticket);
     if (found != jobs_->jobs.constEnd()) found->cancel->cancel();
-}
-
-QImage JobRunner::toQImage(const atelier::Image& image) {
-    const QImage::Format format = image.channels == 4   ? QImage::Format_RGBA8888
-                                  : image.channels == 1 ? QImage::Format_Grayscale8
-                                                        : QImage::Format_RGB888;
-    QImage view(image.pixels.data(), image.width, image.height, image.width * image.channels, format);
-    return view.copy();  // own the pixels
-}
-
-atelier::Image JobRunner::fromQImage(const QImage& source) {
-    const QImage rgb = source.convertToFormat(QImage::Format_RGB888);
-    atelier::Image image{rgb.width(), rgb.height(), 3, {}};
-    image.pixels.resize(size_t(rgb.width()) * rgb.height() * 3);
-    for (int y = 0; y < rgb.height(); ++y) {
-        memcpy(image.pixels.data() + size_t(y) * rgb.width() * 3, rgb.constScanLine(y), size_t(rgb.width()) * 3);
-    }
-    return image;
 }
 
 #include "JobRunner.moc"

@@ -45,9 +45,6 @@ public:
     // Compute threads for the engine (0: one per CPU), applied on the worker thread.
     void setThreads(int threads) { Q_EMIT requestThreads(threads); }
 
-    static QImage toQImage(const atelier::Image& image);
-    static atelier::Image fromQImage(const QImage& image);
-
 Q_SIGNALS:
     void busyChanged(bool busy);
     void modelLoaded(const atelier::ModelInfo& info);

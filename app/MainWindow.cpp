@@ -23,6 +23,7 @@
 #include "ComparePage.h"
 #include "ConceptsPage.h"
 #include "GeneratePage.h"
+#include "ImageConvert.h"
 #include "JobRunner.h"
 #include "MemoryPage.h"
 #include "PresenterWindow.h"
@@ -250,7 +251,7 @@ void MainWindow::recordGenerations(const QVector<GeneratedImage>& images, const 
     try {
         for (const GeneratedImage& generated : images) {
             const atelier::GenerationParams& p = generated.params;
-            const atelier::AssetInfo asset = store_->import_asset(JobRunner::fromQImage(generated.image), "generated",
+            const atelier::AssetInfo asset = store_->import_asset(fromQImage(generated.image), "generated",
                                                                   {{"parameters", atelier::format_parameters(p)}});
             atelier::GenerationRecord record;
             record.profile_id = profileId_;

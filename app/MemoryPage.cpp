@@ -20,7 +20,7 @@
 #include <QVBoxLayout>
 #include <functional>
 
-#include "JobRunner.h"
+#include "ImageConvert.h"
 
 namespace {
 
@@ -334,8 +334,8 @@ void MemoryPage::showSelected() {
             QImage strip(132, 64, QImage::Format_RGB32);
             strip.fill(QColor(30, 30, 34));
             QPainter painter(&strip);
-            const QImage a = JobRunner::toQImage(store_->load_thumbnail(c.left_asset_id)).scaled(62, 62, Qt::KeepAspectRatio);
-            const QImage b = JobRunner::toQImage(store_->load_thumbnail(c.right_asset_id)).scaled(62, 62, Qt::KeepAspectRatio);
+            const QImage a = toQImage(store_->load_thumbnail(c.left_asset_id)).scaled(62, 62, Qt::KeepAspectRatio);
+            const QImage b = toQImage(store_->load_thumbnail(c.right_asset_id)).scaled(62, 62, Qt::KeepAspectRatio);
             painter.drawImage(2, 1, a);
             painter.drawImage(68, 1, b);
             painter.setPen(QPen(QColor(80, 200, 120), 2));
@@ -348,7 +348,7 @@ void MemoryPage::showSelected() {
             provenance_->addItem(item);
         }
         for (const atelier::ProvenanceGeneration& g : provenance.generations) {
-            auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(JobRunner::toQImage(store_->load_thumbnail(g.asset_id)))),
+            auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(toQImage(store_->load_thumbnail(g.asset_id)))),
                                              tr("generated"));
             item->setToolTip(QString::fromStdString(g.prompt));
             provenance_->addItem(item);

@@ -6,6 +6,7 @@
 #include <QLineEdit>
 #include <QVBoxLayout>
 
+#include "ImageConvert.h"
 #include "atelier/image.h"
 #include "atelier/system.h"
 
@@ -182,8 +183,8 @@ void PresenterWindow::recordPick(atelier::Choice choice) {
     try {
         atelier::Judgement judgement;
         judgement.annotator_id = profileId_;
-        judgement.left_asset_id = store_->import_asset(JobRunner::fromQImage(personalized_), "generated").id;
-        judgement.right_asset_id = store_->import_asset(JobRunner::fromQImage(base_), "generated").id;
+        judgement.left_asset_id = store_->import_asset(fromQImage(personalized_), "generated").id;
+        judgement.right_asset_id = store_->import_asset(fromQImage(base_), "generated").id;
         judgement.prompt = prompt_->text().trimmed().toStdString();
         judgement.choice = choice;
         judgement.session = "presenter";

@@ -1,10 +1,11 @@
 // A keyboard-only annotation session in Compare leaves exactly the right rows in the store.
 #include <QtTest>
+#include <QLabel>
 #include <QLineEdit>
 #include <QTemporaryDir>
 
 #include "ComparePage.h"
-#include "JobRunner.h"
+#include "ImageConvert.h"
 #include "atelier/store.h"
 
 namespace {
@@ -33,8 +34,8 @@ private Q_SLOTS:
         const atelier::Profile annotator = store->create_profile("ann", "annotator");
         std::vector<atelier::QueuePairInput> pairs;
         for (int i = 0; i < 24; ++i) {
-            const int64_t a = store->import_asset(solid(uint8_t(i * 10), 0, 0)).id;
-            const int64_t b = store->import_asset(solid(0, uint8_t(i * 10), 0)).id;
+            const int64_t a = store->import_asset(solid(uint8_t(i * 10 + 5), 0, 0)).id;
+            const int64_t b = store->import_asset(solid(0, uint8_t(i * 10 + 5), 0)).id;
             pairs.push_back({a, b, "pair " + std::to_string(i), atelier::Choice::invalid});
         }
         const int64_t queue = store->create_queue("session", annotator.id, pairs, 1);
@@ -87,7 +88,7 @@ private Q_SLOTS:
         decide(Qt::Key_Right, Choice::right, 3);
         undo();
         decide(Qt::Key_Left, Choice::left, 1);
-        for (int i = 0; i < 4; ++i) decide(Qt::Key_Left, Choice::left);
+        for (int i = 0; i < 3; ++i) decide(Qt::Key_Left, Choice::left);
         decide(Qt::Key_T, Choice::tie, 2);   // a strength with a tie is not stored
         decide(Qt::Key_Right, Choice::right, 2);
         decide(Qt::Key_S, Choice::skip);

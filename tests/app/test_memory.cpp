@@ -1,5 +1,6 @@
 // Editing, deleting and undoing memory entries through the GUI leaves the store and its history right.
 #include <QtTest>
+#include <QListWidget>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QUndoStack>
@@ -43,12 +44,15 @@ private Q_SLOTS:
         QVERIFY(store->memory_entry(stripes).deleted);
         QCOMPARE(page.model()->rowCount(), 1);
 
-        // Ctrl+Z twice: the delete, then the weight change.
+        // Ctrl+Z three times: the delete, the deactivation, then the weight change.
         page.table()->setFocus();
         QTest::keyClick(page.table(), Qt::Key_Z, Qt::ControlModifier);
         QVERIFY(!store->memory_entry(stripes).deleted);
         QVERIFY(!store->memory_entry(stripes).active);  // restored as it was: still inactive
         QCOMPARE(page.model()->rowCount(), 2);
+        QTest::keyClick(page.table(), Qt::Key_Z, Qt::ControlModifier);
+        QVERIFY(store->memory_entry(stripes).active);
+        QCOMPARE(store->memory_entry(warm).weight, 1.5);
         QTest::keyClick(page.table(), Qt::Key_Z, Qt::ControlModifier);
         QCOMPARE(store->memory_entry(warm).weight, 1.0);
         QCOMPARE(store->memory_entry(warm).text, std::string("warm, golden colours"));
@@ -66,8 +70,14 @@ private Q_SLOTS:
             if (event.old_text == "warm colours" && event.new_text == "warm, golden colours") sawTextChange = true;
         QVERIFY(sawTextChange);
         QCOMPARE(int(std::count_if(history.begin(), history.end(), [](const auto& e) { return e.undo_of != 0; })), 1);
+        // The delete of "stripes" was undone by a RESTORE that refers to it.
         const auto stripesHistory = store->memory_history(stripes);
-        QCOMPARE(stripesHistory.back().event, std::string("RESTORE"));
+        const auto deletion = std::find_if(stripesHistory.begin(), stripesHistory.end(),
+                                           [](const auto& e) { return e.event == "DELETE"; });
+        QVERIFY(deletion != stripesHistory.end());
+        QVERIFY(deletion->undone);
+        QVERIFY(std::any_of(stripesHistory.begin(), stripesHistory.end(),
+                            [&](const auto& e) { return e.event == "RESTORE" && e.undo_of == deletion->id; }));
 
         // The side pane shows the selected entry's history.
         page.table()->setCurrentIndex(page.model()->index(page.model()->rowOf(warm), 0));
