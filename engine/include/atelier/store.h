@@ -178,7 +178,7 @@ struct QueueProgress {
     int64_t done_items = 0;                 // items with `overlap` decided judgements
     int64_t judgements = 0;                 // not undone (all annotators, or the one asked for)
     int64_t remaining_for_annotator = 0;    // items next_pair() could still return to that annotator
-    double judgements_per_minute = 0;       // over active time: gaps longer than 5 minutes count as breaks
+    double judgements_per_minute = 0;       // recent pace: the last 500, gaps over 5 minutes capped (breaks)
 };
 
 // ---- agreement ----------------------------------------------------------------------------------

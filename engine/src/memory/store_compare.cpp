@@ -8,6 +8,7 @@
 #include <set>
 
 #include "atelier/store.h"
+#include "memory/queries.h"
 #include "memory/store_impl.h"
 
 namespace atelier {
@@ -145,10 +146,7 @@ std::optional<QueuePair> Store::next_pair(int64_t queue_id, int64_t annotator_id
         a.bind(1, queue_id).bind(2, annotator_id);
         if (!a.step()) assign_annotator(queue_id, annotator_id);
     }
-    Stmt s(db, "SELECT i.id, i.position, i.left_asset_id, i.right_asset_id, i.prompt, i.gold_choice FROM queue_items i"
-               " WHERE i.queue_id = ?1 AND i.open = 1 AND NOT EXISTS (SELECT 1 FROM comparisons c"
-               " WHERE c.queue_item_id = i.id AND c.annotator_id = ?2 AND c.undone_ms IS NULL)"
-               " ORDER BY i.position LIMIT 1");
+    Stmt s(db, next_pair_sql());
     s.bind(1, queue_id).bind(2, annotator_id);
     if (!s.step()) return std::nullopt;
     QueuePair p;
@@ -187,7 +185,7 @@ QueueProgress Store::queue_progress(int64_t queue_id, int64_t annotator_id) {
     std::vector<int64_t> times;
     if (annotator_id) {
         Stmt s(db, "SELECT created_ms FROM comparisons WHERE annotator_id = ? AND queue_id = ? AND undone_ms IS NULL"
-                   " ORDER BY id");
+                   " ORDER BY id DESC LIMIT 500");
         s.bind(1, annotator_id).bind(2, queue_id);
         while (s.step()) times.push_back(s.int64(0));
         Stmt r(db, "SELECT count(*) FROM queue_items i WHERE i.queue_id = ?1 AND i.open = 1 AND NOT EXISTS"
@@ -197,12 +195,20 @@ QueueProgress Store::queue_progress(int64_t queue_id, int64_t annotator_id) {
         r.step();
         p.remaining_for_annotator = r.int64(0);
     } else {
-        Stmt s(db, "SELECT created_ms FROM comparisons WHERE queue_id = ? AND undone_ms IS NULL ORDER BY created_ms");
+        Stmt s(db, "SELECT created_ms FROM comparisons WHERE queue_id = ? AND undone_ms IS NULL"
+                   " ORDER BY created_ms DESC LIMIT 500");
         s.bind(1, queue_id);
         while (s.step()) times.push_back(s.int64(0));
         p.remaining_for_annotator = q.total_items - p.done_items;
     }
-    p.judgements = int64_t(times.size());
+    {
+        Stmt n(db, annotator_id ? "SELECT count(*) FROM comparisons WHERE annotator_id = ?2 AND queue_id = ?1 AND undone_ms IS NULL"
+                                : "SELECT count(*) FROM comparisons WHERE queue_id = ?1 AND undone_ms IS NULL");
+        n.bind(1, queue_id);
+        if (annotator_id) n.bind(2, annotator_id);
+        n.step();
+        p.judgements = n.int64(0);
+    }
     std::sort(times.begin(), times.end());
     p.judgements_per_minute = per_minute(times);
     return p;

@@ -1,6 +1,7 @@
 // The editable preference memory: entries, their provenance, and a history row for every change
 // (so any change can be undone and any entry's story shown).
 #include "atelier/store.h"
+#include "memory/queries.h"
 #include "memory/store_impl.h"
 
 namespace atelier {
@@ -91,12 +92,7 @@ void write_entry(Db& db, const MemoryEntry& e) {
 }  // namespace
 
 std::vector<MemoryEntry> Store::list_memory(const MemoryFilter& f) {
-    std::string sql = std::string(k_entry_columns) + " WHERE profile_id = ?1";
-    if (!f.include_deleted) sql += " AND deleted = 0";
-    if (!f.kind.empty()) sql += " AND kind = ?2";
-    if (!f.search.empty()) sql += " AND instr(lower(text), lower(?3)) > 0";
-    if (f.active_only) sql += " AND active = 1";
-    sql += " ORDER BY updated_ms DESC, id DESC LIMIT ?4 OFFSET ?5";
+    const std::string sql = list_memory_sql(f);
     Stmt s(impl_->db, sql.c_str());
     s.bind(1, f.profile_id);
     if (!f.kind.empty()) s.bind(2, f.kind);

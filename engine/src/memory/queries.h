@@ -1,0 +1,28 @@
+// SQL of the store's hot queries, shared with tests/bench/bench_store.cpp (which prints their plans).
+#pragma once
+#include <string>
+
+#include "atelier/store.h"
+
+namespace atelier {
+
+// ?1 queue, ?2 annotator. Walks the partial index queue_items_open in position order.
+inline const char* next_pair_sql() {
+    return "SELECT i.id, i.position, i.left_asset_id, i.right_asset_id, i.prompt, i.gold_choice FROM queue_items i"
+           " WHERE i.queue_id = ?1 AND i.open = 1 AND NOT EXISTS (SELECT 1 FROM comparisons c"
+           " WHERE c.queue_item_id = i.id AND c.annotator_id = ?2 AND c.undone_ms IS NULL)"
+           " ORDER BY i.position LIMIT 1";
+}
+
+// ?1 profile, ?2 kind, ?3 search, ?4 limit, ?5 offset (only the parameters the filter uses are bound).
+inline std::string list_memory_sql(const MemoryFilter& f) {
+    std::string sql = "SELECT id, profile_id, kind, text, weight, active, source, source_count, concept_id, deleted,"
+                      " created_ms, updated_ms FROM memory_entries WHERE profile_id = ?1";
+    if (!f.include_deleted) sql += " AND deleted = 0";
+    if (!f.kind.empty()) sql += " AND kind = ?2";
+    if (!f.search.empty()) sql += " AND instr(lower(text), lower(?3)) > 0";
+    if (f.active_only) sql += " AND active = 1";
+    return sql + " ORDER BY updated_ms DESC, id DESC LIMIT ?4 OFFSET ?5";
+}
+
+}  // namespace atelier
