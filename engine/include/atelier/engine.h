@@ -139,4 +139,9 @@ GenerateResult generate(Model& model, const GenerateRequest& request);
 std::string format_parameters(const GenerationParams& params);
 GenerationParams parse_parameters(const std::string& text);  // throws Error on text it cannot read
 
+// A float tensor in a safetensors file (latents for `--init-latents` / `--save-latents`). Reading takes
+// the tensor `name`, or the only tensor when `name` is empty; F32, F16, BF16 and F64 are converted.
+FloatTensor read_tensor_file(const std::string& path, const std::string& name = "");
+void write_tensor_file(const std::string& path, const std::string& name, const FloatTensor& tensor);
+
 }  // namespace atelier

@@ -18,6 +18,7 @@ public:
     }
 
     std::string name() const override { return "ddim"; }
+    std::string timestep_spacing() const override { return spacing_or("leading"); }
 
     void set_timesteps(int steps, double strength) override {
         const int n_train = config_.num_train_timesteps;

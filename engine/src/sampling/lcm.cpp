@@ -17,6 +17,7 @@ public:
     }
 
     std::string name() const override { return "lcm"; }
+    std::string timestep_spacing() const override { return ""; }  // LCM has its own skipping schedule
 
     // LCM applies img2img strength itself (LatentConsistencyModelImg2ImgPipeline passes it to set_timesteps):
     // the skipping schedule is taken from the first int(original_steps * strength) distillation timesteps.

@@ -77,6 +77,8 @@ public:
 
     virtual std::string name() const = 0;    // our sampler name
     virtual int order() const { return 1; }
+    // The timestep spacing in effect: the config's, else the diffusers class default ("" for LCM).
+    virtual std::string timestep_spacing() const { return spacing_or("linspace"); }
 
     // The schedule for `steps` inference steps. strength < 1 (img2img) starts part-way, as diffusers'
     // StableDiffusionImg2ImgPipeline.get_timesteps does: begin_index() = steps - min(int(steps*strength), steps).
@@ -133,7 +135,7 @@ double np_round(double x);                                                // hal
 double np_interp_index(double x, const std::vector<float>& fp);
 // sqrt((1 - a) / a) per train timestep, float32 as torch computes it.
 std::vector<float> train_sigmas(const std::vector<float>& alphas_cumprod);
-// Karras et al. 2022 (eq. 5), rho = 7, from sigma_max = in_sigmas.front() to sigma_min = in_sigmas.back().
+// Karras et al. 2022 (eq. 5), rho = 7: `steps` sigmas from sigma_max down to sigma_min.
 std::vector<double> karras_sigmas(double sigma_min, double sigma_max, int steps);
 // diffusers' _sigma_to_t: the (fractional) train timestep of `sigma` by interpolating log sigmas.
 double sigma_to_t(double sigma, const std::vector<float>& log_sigmas);
