@@ -1,6 +1,7 @@
 // The store: opening and migrating the database, profiles, assets, concepts, generations,
 // reward models, checks and garbage collection. Queues and judgements: store_compare.cpp;
 // memory: store_memory.cpp; export/import: store_exchange.cpp.
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "atelier/store.h"
 #include "atelier/system.h"
@@ -69,7 +71,20 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
             throw Error(db_path + ": schema version " + std::to_string(version) + " needs an upgrade to " +
                         std::to_string(latest_version()) + ", which a read-only store cannot do");
     } else {
-        const std::string mode = db.query_text("PRAGMA journal_mode = WAL");
+        // Switching a new file to WAL needs an exclusive lock, and SQLite does not wait for it through the
+        // busy handler (deadlock avoidance): retry here while another process creates the same store.
+        std::string mode;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options.busy_timeout_ms);
+        for (;;) {
+            try {
+                mode = db.query_text("PRAGMA journal_mode = WAL");
+                break;
+            } catch (const Error&) {
+                if ((sqlite3_errcode(db.handle()) & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() > deadline)
+                    throw;
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            }
+        }
         if (mode != "wal") throw Error(db_path + ": cannot switch to WAL journaling (got '" + mode + "')");
         db.exec(options.durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
         if (options.max_page_count > 0) db.exec("PRAGMA max_page_count = " + std::to_string(options.max_page_count));
