@@ -1,0 +1,157 @@
+// atelier-screenshots: drives the real studio through each workspace with real content and saves
+// what a person sees to docs/screenshots/ (run under Xvfb: packaging/screenshots.sh).
+#include <QApplication>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QTest>
+#include <cstdio>
+
+#include "ComparePage.h"
+#include "ConceptsPage.h"
+#include "GeneratePage.h"
+#include "ImageConvert.h"
+#include "JobRunner.h"
+#include "MainWindow.h"
+#include "MemoryPage.h"
+#include "PresenterWindow.h"
+#include "PreviewView.h"
+#include "SettingsDialog.h"
+#include "StudioSetup.h"
+#include "atelier/image.h"
+
+namespace {
+
+void settle(int ms = 300) { QTest::qWait(ms); }
+
+void save(QWidget* widget, const QString& path) {
+    settle();
+    const QImage shot = widget->grab().toImage();
+    if (!shot.save(path)) std::fprintf(stderr, "could not write %s\n", qPrintable(path));
+    else std::printf("wrote %s (%dx%d)\n", qPrintable(path), shot.width(), shot.height());
+}
+
+bool generate(MainWindow& window, const QString& prompt, int batch, int steps, int seed) {
+    GeneratePage* page = window.generatePage();
+    page->promptEdit()->setPlainText(prompt);
+    page->stepsBox()->setValue(steps);
+    page->seedBox()->setValue(seed);
+    page->findChild<QSpinBox*>(QStringLiteral("batch"))->setValue(batch);
+    QSignalSpy done(window.jobRunner(), &JobRunner::generated);
+    page->generateButton()->click();
+    return done.wait(300000);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    configureDefaultSurfaceFormat();
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName(QStringLiteral("AtelierScreenshots"));
+    QStandardPaths::setTestModeEnabled(true);
+    const QStringList args = app.arguments();
+    if (args.size() < 3) {
+        std::fprintf(stderr, "usage: atelier-screenshots MODEL OUT_DIR\n");
+        return 2;
+    }
+    const QString model = args[1], out = args[2];
+    QDir().mkpath(out);
+    applyTheme(QStringLiteral("dark"));
+
+    QTemporaryDir data;
+    StudioOptions options;
+    options.modelPath = model;
+    options.dataDir = data.path();
+    options.profile = QStringLiteral("ada");
+    MainWindow window(options);
+    window.resize(1400, 880);
+    window.show();
+    QSignalSpy loaded(window.jobRunner(), &JobRunner::modelLoaded);
+    if (!loaded.wait(120000)) {
+        std::fprintf(stderr, "the model did not load\n");
+        return 1;
+    }
+    atelier::Store* store = window.store();
+    const int64_t me = window.profileId();
+
+    // Memory first, so that the Generate page shows the rules it applies.
+    MemoryPage* memory = window.memoryPage();
+    memory->addEntry(QStringLiteral("style"), QStringLiteral("soft shadow"), 1.2);
+    memory->addEntry(QStringLiteral("dislike"), QStringLiteral("stripes"), 0.9);
+
+    // Generate: a batch, one starred.
+    const QStringList prompts = {QStringLiteral("two small red stars on a plain white background"),
+                                 QStringLiteral("a large blue circle at the top, on a dotted yellow background"),
+                                 QStringLiteral("three green triangles on a striped purple background, outlined")};
+    int seed = 11;
+    for (const QString& prompt : prompts) generate(window, prompt, 4, 20, seed += 7);
+    window.generatePage()->gallery()->setFavourite(1, true);
+    window.generatePage()->promptEdit()->setPlainText(prompts[0]);
+    window.showWorkspace(MainWindow::Generate);
+    save(&window, out + QStringLiteral("/generate.png"));
+
+    // Compare: every pair of the first batch, a few judged, the next one on screen.
+    QVector<QImage> batch;
+    for (int i = 0; i < 4; ++i) batch.push_back(window.generatePage()->gallery()->entry(i).image);
+    window.comparePage()->createQueueFromImages(QStringLiteral("Red stars — batch 1"), batch, prompts[0]);
+    window.showWorkspace(MainWindow::Compare);
+    window.comparePage()->setStrength(2);
+    window.comparePage()->choose(atelier::Choice::left);
+    window.comparePage()->choose(atelier::Choice::tie);
+    window.comparePage()->setStrength(3);
+    window.comparePage()->choose(atelier::Choice::right);
+    save(&window, out + QStringLiteral("/compare.png"));
+
+    // Concepts: one concept with its pictures.
+    QTemporaryDir pictures;
+    QStringList files;
+    for (int i = 0; i < 6; ++i) {
+        const QString path = pictures.filePath(QStringLiteral("star-%1.png").arg(i));
+        window.generatePage()->gallery()->entry(i % window.generatePage()->gallery()->itemCount()).image.scaled(256, 256).save(path);
+        files << path;
+    }
+    window.showWorkspace(MainWindow::Concepts);
+    window.conceptsPage()->createConcept(QStringLiteral("Ada's star"), QStringLiteral("<ada-star>"), QStringLiteral("star"),
+                                         QStringLiteral("textual_inversion"));
+    window.conceptsPage()->addImages(files);
+    save(&window, out + QStringLiteral("/concepts.png"));
+
+    // Memory: a learned entry with its provenance, selected.
+    atelier::MemoryEntry learned;
+    learned.profile_id = me;
+    learned.kind = "like";
+    learned.text = "warm colours";
+    learned.weight = 0.8;
+    learned.source = "learned";
+    for (const atelier::Comparison& c : store->list_comparisons(me)) learned.source_comparison_ids.push_back(c.id);
+    learned.source_count = int64_t(learned.source_comparison_ids.size());
+    const int64_t learnedId = store->add_memory(learned, atelier::Actor::learner);
+    memory->reload();
+    window.showWorkspace(MainWindow::Memory);
+    memory->table()->setCurrentIndex(memory->model()->index(memory->model()->rowOf(learnedId), 0));
+    save(&window, out + QStringLiteral("/memory.png"));
+
+    // Presenter: the live view with its HUD, then the A/B wipe (personalized | base).
+    PresenterWindow* presenter = window.showPresenter(false);
+    presenter->resize(1280, 800);
+    QSignalSpy shown(presenter, &PresenterWindow::finalImageShown);
+    presenter->promptBar()->setText(QStringLiteral("a large orange heart on a plain blue background"));
+    presenter->regenerate();
+    shown.wait(120000);
+    save(presenter, out + QStringLiteral("/presenter.png"));
+    presenter->view()->setLayoutMode(PreviewView::Layout::Wipe);
+    presenter->view()->setWipePosition(0.5);
+    presenter->regenerate();
+    shown.wait(120000);
+    settle(1500);  // the base image arrives after the personalized one
+    save(presenter, out + QStringLiteral("/presenter-wipe.png"));
+    presenter->hide();
+    return 0;
+}
