@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
 
     atelier::cli::add_system_commands(app, global);
     atelier::cli::add_generate_commands(app, global);
+    atelier::cli::add_generate_commands(app, global);
     atelier::cli::add_store_commands(app, global);
 
     try {

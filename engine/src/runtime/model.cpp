@@ -7,9 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <sstream>
-#include <thread>
 
 #include "atelier/error.h"
 #include "atelier/system.h"
@@ -59,15 +57,6 @@ std::string weights_content_id(const std::vector<std::string>& paths) {
 }
 
 namespace {
-
-// Compute threads: libtorch starts with 1 here (it counts cores, not CPUs); use them all once, unless
-// the application already chose more than one.
-void ensure_threads_once() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        if (compute_threads() <= 1 && std::thread::hardware_concurrency() > 1) set_compute_threads(0);
-    });
-}
 
 struct DeviceChoice {
     at::Device device = at::kCPU;
@@ -347,7 +336,8 @@ std::unique_ptr<Model::Impl> load_single_file(const fs::path& path, const std::s
 
 std::shared_ptr<Model> Model::load(const LoadOptions& options) {
     if (options.path.empty()) throw Error("model path is empty (expected a diffusers folder or a .safetensors file)");
-    ensure_threads_once();
+    // Compute threads are the application's choice (set_compute_threads, once at start-up: the CLI's
+    // --threads, the studio's settings); loading does not override them.
     const DeviceChoice choice = choose_device(options);
     const fs::path path(options.path);
     std::error_code ec;

@@ -1,0 +1,141 @@
+// labels: fast
+// links: core
+// atelier-cli inspect / generate on the TINY-A fixture: PNG + parameters chunk, --from-png reproduces the
+// pixels, --init-latents/--save-latents give diffusers' final latents, bad input exits non-zero.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <unistd.h>
+
+#include "atelier/engine.h"
+#include "atelier/error.h"
+#include "atelier/image.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kFixtures = ATELIER_FIXTURES_DIR;
+const std::string kCli = ATELIER_CLI_PATH;
+
+struct Run {
+    int code = -1;
+    std::string output;  // stdout and stderr
+};
+
+Run run(const std::string& args) {
+    Run r;
+    const std::string command = "'" + kCli + "' --threads 1 " + args + " 2>&1";
+    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+    REQUIRE(pipe);
+    std::array<char, 4096> buffer{};
+    size_t n = 0;
+    while ((n = fread(buffer.data(), 1, buffer.size(), pipe.get())) > 0) r.output.append(buffer.data(), n);
+    const int status = pclose(pipe.release());
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+struct TempDir {
+    fs::path path = fs::temp_directory_path() / ("atelier-test-cli-" + std::to_string(::getpid()));
+    TempDir() { fs::create_directories(path); }
+    ~TempDir() { fs::remove_all(path); }
+    std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+double relative_l2(const std::vector<float>& a, const std::vector<float>& ref) {
+    REQUIRE(a.size() == ref.size());
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        num += (double(a[i]) - ref[i]) * (double(a[i]) - ref[i]);
+        den += double(ref[i]) * ref[i];
+    }
+    return std::sqrt(num / den);
+}
+
+}  // namespace
+
+TEST_CASE("inspect prints what was found") {
+    const Run r = run("inspect '" + kFixtures + "/tiny-sd-a'");
+    CHECK(r.code == 0);
+    CHECK(r.output.find("format        diffusers") != std::string::npos);
+    CHECK(r.output.find("sampler       ddim") != std::string::npos);
+    CHECK(r.output.find("default size  64x64") != std::string::npos);
+    CHECK(r.output.find("UNet 1,") != std::string::npos);
+    const Run bad = run("inspect /nonexistent/tiny");
+    CHECK(bad.code != 0);
+    CHECK(bad.output.find("/nonexistent/tiny") != std::string::npos);
+}
+
+TEST_CASE("generate writes PNGs with A1111 parameters; --from-png reproduces the same pixels") {
+    TempDir dir;
+    const std::string model = kFixtures + "/tiny-sd-a";
+    const Run r = run("generate --model '" + model + "' --prompt 'a photo of a cat' --negative 'blurry' --steps 3 "
+                      "--sampler euler_a --seed 11 --batch 2 --guidance 6 -o '" + (dir / "cat.png") + "'");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(r.output.find("step 3/3") != std::string::npos);  // the progress bar on stderr
+    REQUIRE(fs::exists(dir / "cat-0.png"));
+    REQUIRE(fs::exists(dir / "cat-1.png"));
+    const atelier::Image image = atelier::read_image(dir / "cat-1.png");
+    CHECK(image.width == 64);
+    CHECK(image.height == 64);
+    const auto text = atelier::read_png_text(dir / "cat-1.png");
+    REQUIRE(text.count("parameters"));
+    const std::string& parameters = text.at("parameters");
+    CHECK(parameters.rfind("a photo of a cat\nNegative prompt: blurry\nSteps: 3, Sampler: Euler a, CFG scale: 6, "
+                           "Seed: 12, Size: 64x64, Model hash: ", 0) == 0);
+    const atelier::GenerationParams p = atelier::parse_parameters(parameters);
+    CHECK(p.seed == 12);
+    CHECK(p.sampler == "euler_a");
+    CHECK(p.model_name == "tiny-sd-a");
+
+    const Run again = run("generate --model '" + model + "' --from-png '" + (dir / "cat-1.png") + "' -o '" +
+                          (dir / "again.png") + "'");
+    INFO(again.output);
+    REQUIRE(again.code == 0);
+    CHECK(atelier::read_image(dir / "again.png").pixels == image.pixels);
+    CHECK(atelier::read_png_text(dir / "again.png").at("parameters") == parameters);
+
+    // flags override the PNG's values
+    const Run other = run("generate --model '" + model + "' --from-png '" + (dir / "cat-1.png") + "' --seed 99 -o '" +
+                          (dir / "other.png") + "'");
+    REQUIRE(other.code == 0);
+    CHECK(atelier::parse_parameters(atelier::read_png_text(dir / "other.png").at("parameters")).seed == 99);
+    CHECK(atelier::read_image(dir / "other.png").pixels != image.pixels);
+}
+
+TEST_CASE("--init-latents / --save-latents reproduce diffusers' final latents") {
+    TempDir dir;
+    const atelier::FloatTensor init =
+        atelier::read_tensor_file(kFixtures + "/tiny-sd-a-reference.safetensors", "pipeline.init_latents");
+    atelier::write_tensor_file(dir / "init.safetensors", "latents", init);
+    const Run r = run("generate --model '" + kFixtures + "/tiny-sd-a' --prompt 'a photo of a cat' "
+                      "--steps 4 --guidance 7.5 --width 64 --height 64 --init-latents '" + (dir / "init.safetensors") +
+                      "' --save-latents '" + (dir / "final.safetensors") + "' -q -o '" + (dir / "x.png") + "'");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    const atelier::FloatTensor final_latents = atelier::read_tensor_file(dir / "final.safetensors", "latents");
+    const atelier::FloatTensor expected =
+        atelier::read_tensor_file(kFixtures + "/tiny-sd-a-reference.safetensors", "pipeline.final_latents");
+    CHECK((final_latents.shape == expected.shape));
+    const double e = relative_l2(final_latents.data, expected.data);
+    MESSAGE("CLI final latents vs diffusers: relative L2 " << e);
+    CHECK(e < 1e-4);
+}
+
+TEST_CASE("bad input exits non-zero with a message") {
+    TempDir dir;
+    const std::string model = kFixtures + "/tiny-sd-a";
+    Run r = run("generate --model '" + model + "' --prompt x --width 60 -o '" + (dir / "x.png") + "'");
+    CHECK(r.code != 0);
+    CHECK(r.output.find("multiples of 8") != std::string::npos);
+    r = run("generate --model '" + model + "' --prompt x --sampler heun -o '" + (dir / "x.png") + "'");
+    CHECK(r.code != 0);
+    CHECK(r.output.find("heun") != std::string::npos);
+    CHECK(!fs::exists(dir / "x.png"));
+}
