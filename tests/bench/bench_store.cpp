@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
                 written, next_fresh.p50, next_fresh.p99, next_fresh.max, closed_items);
     std::printf("| next_pair, annotator who closed the first items | %.3f ms | %.3f ms | %.3f ms | |\n", next_done.p50,
                 next_done.p99, next_done.max);
-    std::printf("| next_pair, annotator ahead on %ld still-open items | %.3f ms | %.3f ms | %.3f ms | worst case: walks their own open items |\n",
+    std::printf("| next_pair, annotator ahead on %ld still-open items | %.3f ms | %.3f ms | %.3f ms | starts after their latest judgement |\n",
                 lone_items, next_lone.p50, next_lone.p99, next_lone.max);
     std::printf("| list_memory, 100 of 2,000 entries | %.3f ms | %.3f ms | %.3f ms | |\n", memory_page.p50,
                 memory_page.p99, memory_page.max);
@@ -202,6 +202,7 @@ int main(int argc, char** argv) {
     std::printf("| database size | %.1f MB |\n", double(stats.database_bytes) / 1e6);
 
     Db db(store->database_path(), true, false);
+    print_plan(db, "next_pair: the annotator's latest position", std::string(last_position_sql()));
     print_plan(db, "next_pair", std::string(next_pair_sql()));
     MemoryFilter plain;
     print_plan(db, "list_memory", list_memory_sql(plain));

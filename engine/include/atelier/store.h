@@ -396,8 +396,10 @@ public:
     QueueInfo queue(int64_t id);
     void assign_annotator(int64_t queue_id, int64_t annotator_id);   // next_pair() also assigns
     std::vector<int64_t> queue_annotators(int64_t queue_id);
-    // The first pair (by position) this annotator has not judged and that still needs judgements
-    // (fewer than `overlap` decided ones; gold items always); nullopt when the queue is done for them.
+    // The next pair (by position, after the annotator's latest live judgement, then wrapping to the
+    // start) this annotator has not judged and that still needs judgements (fewer than `overlap`
+    // decided ones; gold items always); nullopt when the queue is done for them. After an undo the
+    // undone pair comes back first.
     std::optional<QueuePair> next_pair(int64_t queue_id, int64_t annotator_id);
     QueueProgress queue_progress(int64_t queue_id, int64_t annotator_id = 0);
     void delete_queue(int64_t id);                     // its items and the judgements made on it

@@ -6,12 +6,19 @@
 
 namespace atelier {
 
-// ?1 queue, ?2 annotator. Walks the partial index queue_items_open in position order.
+// ?1 queue, ?2 annotator, ?3 start after this position. Walks the partial index queue_items_open in
+// position order from ?3, so an annotator far ahead of the others does not re-walk their own open items.
 inline const char* next_pair_sql() {
     return "SELECT i.id, i.position, i.left_asset_id, i.right_asset_id, i.prompt, i.gold_choice FROM queue_items i"
-           " WHERE i.queue_id = ?1 AND i.open = 1 AND NOT EXISTS (SELECT 1 FROM comparisons c"
+           " WHERE i.queue_id = ?1 AND i.open = 1 AND i.position > ?3 AND NOT EXISTS (SELECT 1 FROM comparisons c"
            " WHERE c.queue_item_id = i.id AND c.annotator_id = ?2 AND c.undone_ms IS NULL)"
            " ORDER BY i.position LIMIT 1";
+}
+
+// ?1 annotator, ?2 queue: the position of the annotator's latest live judgement in the queue.
+inline const char* last_position_sql() {
+    return "SELECT i.position FROM comparisons c JOIN queue_items i ON i.id = c.queue_item_id"
+           " WHERE c.annotator_id = ?1 AND c.queue_id = ?2 AND c.undone_ms IS NULL ORDER BY c.id DESC LIMIT 1";
 }
 
 // ?1 profile, ?2 kind, ?3 search, ?4 limit, ?5 offset (only the parameters the filter uses are bound).

@@ -146,9 +146,21 @@ std::optional<QueuePair> Store::next_pair(int64_t queue_id, int64_t annotator_id
         a.bind(1, queue_id).bind(2, annotator_id);
         if (!a.step()) assign_annotator(queue_id, annotator_id);
     }
+    // Onwards from the annotator's latest judgement; then from the start (pairs reopened by an undo).
+    int64_t after = -1;
+    {
+        Stmt last(db, last_position_sql());
+        last.bind(1, annotator_id).bind(2, queue_id);
+        if (last.step()) after = last.int64(0);
+    }
     Stmt s(db, next_pair_sql());
-    s.bind(1, queue_id).bind(2, annotator_id);
-    if (!s.step()) return std::nullopt;
+    s.bind(1, queue_id).bind(2, annotator_id).bind(3, after);
+    if (!s.step()) {
+        if (after < 0) return std::nullopt;
+        s.reset();
+        s.bind(3, int64_t(-1));
+        if (!s.step()) return std::nullopt;
+    }
     QueuePair p;
     p.queue_id = queue_id;
     p.item_id = s.int64(0);
