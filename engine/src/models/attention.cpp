@@ -43,6 +43,10 @@ bool attention_has_fused_kernel() {
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale, bool upcast) {
     check_shapes(q, k, v);
+    // Training: the chunked kernel works in place, which autograd cannot differentiate; plain softmax
+    // attention instead (the small models trained here attend over at most a few hundred tokens).
+    if (at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad()))
+        return at::matmul(at::softmax(at::matmul(q * scale, k.transpose(-1, -2)), -1), v).contiguous();
 #if defined(ATELIER_SDPA_WITH_SCALE)
     (void)upcast;  // the fused kernels accumulate the softmax in float32 themselves
     return at::scaled_dot_product_attention(q, k, v, {}, 0.0, false, scale).contiguous();
@@ -72,7 +76,8 @@ at::Tensor attention_chunked(const at::Tensor& q, const at::Tensor& k, const at:
     if (Tq == 0 || BH == 0) return at::zeros({B, H, Tq, dv}, v.options());
     // Scaling q (Tq x d values) instead of the scores (Tq x Tk) is the same product up to rounding.
     const at::Tensor qs = (q.reshape({BH, Tq, d}).to(score_dtype) * scale).contiguous();
-    const at::Tensor kt = k.reshape({BH, Tk, d}).to(score_dtype).transpose(1, 2).contiguous();  // [BH, d, Tk]
+    // k^T as a transposed view: BLAS multiplies by a transposed operand faster than by a copied one.
+    const at::Tensor kt = k.reshape({BH, Tk, d}).to(score_dtype).contiguous().transpose(1, 2);  // [BH, d, Tk]
     const at::Tensor vv = v.reshape({BH, Tk, dv}).to(value_dtype).contiguous();
 
     const int64_t budget = std::max<int64_t>(max_block_elements, 1);
@@ -98,7 +103,7 @@ at::Tensor attention_chunked(const at::Tensor& q, const at::Tensor& k, const at:
                 // One key block: exact softmax; normalising the [qn, dv] output instead of the
                 // [qn, Tk] probabilities saves a pass over the scores.
                 at::Tensor s = at::bmm(qb, kt.narrow(0, h, hn));
-                s.sub_(std::get<0>(s.max(-1, true))).exp_();
+                s.sub_(at::amax(s, -1, true)).exp_();
                 const at::Tensor sum = s.sum(-1, true, at::kFloat);
                 result = at::bmm(s.to(value_dtype), vv.narrow(0, h, hn)).to(at::kFloat).div_(sum);
             } else {
@@ -106,7 +111,7 @@ at::Tensor attention_chunked(const at::Tensor& q, const at::Tensor& k, const at:
                 for (int64_t j = 0; j < Tk; j += key_chunk) {
                     const int64_t kn = std::min(key_chunk, Tk - j);
                     at::Tensor s = at::bmm(qb, kt.narrow(0, h, hn).narrow(2, j, kn)).to(at::kFloat);
-                    const at::Tensor block_max = std::get<0>(s.max(-1, true));
+                    const at::Tensor block_max = at::amax(s, -1, true);
                     const at::Tensor new_max = running_max.defined() ? at::maximum(running_max, block_max) : block_max;
                     s.sub_(new_max).exp_();
                     const at::Tensor block_sum = s.sum(-1, true);

@@ -3,6 +3,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <functional>
 #include <set>
 #include <string>
@@ -18,6 +19,10 @@ class WeightReader {
 public:
     WeightReader(const TensorMap& weights, std::string model_name)
         : weights_(weights), model_name_(std::move(model_name)) {}
+    // Synthesizing reader (benchmarks, tests): every tensor asked for is made up and recorded in
+    // synthesized(): norm weights 1, biases 0, other weights N(0, 1/fan_in), from `seed`.
+    static WeightReader synthesizing(std::string model_name, uint64_t seed);
+    const TensorMap& synthesized() const { return synthesized_; }
 
     // The tensor `name` with exactly `shape`, as float32 (other floating dtypes are converted).
     at::Tensor get(const std::string& name, const std::vector<int64_t>& shape);
@@ -27,9 +32,14 @@ public:
     const std::string& model_name() const { return model_name_; }
 
 private:
+    static const TensorMap& empty_map();
+
     const TensorMap& weights_;
     std::string model_name_;
     std::set<std::string> used_;
+    bool synthesize_ = false;
+    uint64_t seed_ = 0;
+    TensorMap synthesized_;
 };
 
 std::string shape_string(at::IntArrayRef shape);

@@ -363,9 +363,21 @@ UNet::Transformer2D load_transformer(WeightReader& r, const std::string& p, int6
 }  // namespace
 
 UNet2DCondition::UNet2DCondition(UNetConfig config, const TensorMap& weights) : config_(std::move(config)) {
+    WeightReader reader(weights, "UNet");
+    load(reader);
+}
+
+TensorMap UNet2DCondition::random_weights(const UNetConfig& config, uint64_t seed) {
+    WeightReader reader = WeightReader::synthesizing("UNet", seed);
+    UNet2DCondition unet;
+    unet.config_ = config;
+    unet.load(reader);
+    return reader.synthesized();
+}
+
+void UNet2DCondition::load(WeightReader& r) {
     const UNetConfig& c = config_;
     c.validate();
-    WeightReader r(weights, "UNet");
     const int64_t L = int64_t(c.levels()), temb = c.time_embed_dim(), ch0 = c.block_out_channels[0];
     time_linear_1 = Linear::load(r, "time_embedding.linear_1", ch0, temb);
     time_linear_2 = Linear::load(r, "time_embedding.linear_2", temb, temb);

@@ -73,6 +73,9 @@ public:
     at::Tensor forward(const at::Tensor& sample, const at::Tensor& timesteps,
                        const at::Tensor& encoder_hidden_states) const;
 
+    // Random weights of the right names and shapes for `config` (benchmarks; no download needed).
+    static TensorMap random_weights(const UNetConfig& config, uint64_t seed = 0);
+
     const UNetConfig& config() const { return config_; }
     void to(at::Device device, at::ScalarType dtype);
     int64_t parameter_count() const;
@@ -133,6 +136,8 @@ public:
     };
 
 private:
+    UNet2DCondition() = default;
+    void load(WeightReader& reader);
     template <class F> void visit_all(F&& f);
 
     UNetConfig config_;

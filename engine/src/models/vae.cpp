@@ -157,13 +157,25 @@ bool has_prefix(const TensorMap& w, const std::string& prefix) {
 }  // namespace
 
 AutoencoderKL::AutoencoderKL(VaeConfig config, const TensorMap& weights) : config_(std::move(config)) {
+    WeightReader reader(weights, "VAE");
+    load(reader, has_prefix(weights, "encoder."));
+}
+
+TensorMap AutoencoderKL::random_weights(const VaeConfig& config, uint64_t seed) {
+    WeightReader reader = WeightReader::synthesizing("VAE", seed);
+    AutoencoderKL vae;
+    vae.config_ = config;
+    vae.load(reader, true);
+    return reader.synthesized();
+}
+
+void AutoencoderKL::load(WeightReader& r, bool with_encoder) {
     const VaeConfig& c = config_;
     c.validate();
-    WeightReader r(weights, "VAE");
     const int L = int(c.levels()), groups = c.norm_num_groups, lat = c.latent_channels;
     const int64_t top = c.block_out_channels.back();
 
-    has_encoder_ = has_prefix(weights, "encoder.");
+    has_encoder_ = with_encoder;
     if (has_encoder_) {
         enc_conv_in = Conv2d::load(r, "encoder.conv_in", c.in_channels, c.block_out_channels[0], 3);
         int64_t out = c.block_out_channels[0];

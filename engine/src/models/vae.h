@@ -51,6 +51,9 @@ public:
 
     int scale_factor() const { return 1 << (int(config_.levels()) - 1); }
     bool has_encoder() const { return has_encoder_; }
+    // Random weights of the right names and shapes for `config` (benchmarks; no download needed).
+    static TensorMap random_weights(const VaeConfig& config, uint64_t seed = 0);
+
     const VaeConfig& config() const { return config_; }
     void to(at::Device device, at::ScalarType dtype);
     int64_t parameter_count() const;
@@ -79,6 +82,8 @@ public:
     };
 
 private:
+    AutoencoderKL() = default;
+    void load(WeightReader& reader, bool with_encoder);
     template <class F> void visit_all(F&& f);
 
     VaeConfig config_;
