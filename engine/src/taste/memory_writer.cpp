@@ -1,0 +1,274 @@
+// What the reward model learned, in words: the feature -> phrase map, the strongest directions, writing
+// them into the preference memory as the learner, and reading the person's own entries back as a prior.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "atelier/taste.h"
+#include "taste/taste_internal.h"
+
+namespace atelier::taste {
+
+const std::vector<DirectionPhrase>& direction_phrases() {
+    static const std::vector<DirectionPhrase> phrases = [] {
+        std::vector<DirectionPhrase> p = {
+            {"lightness_mean", +1, "like", "bright airy tones", "prefers bright, light pictures"},
+            {"lightness_mean", -1, "like", "dark moody tones", "prefers dark, moody pictures"},
+            {"contrast", +1, "like", "high contrast", "prefers high contrast"},
+            {"contrast", -1, "like", "soft low contrast", "prefers soft, low contrast"},
+            {"chroma_mean", +1, "like", "saturated colours", "prefers saturated colours"},
+            {"chroma_mean", -1, "like", "muted colours", "prefers muted colours"},
+            {"colourfulness", +1, "like", "vivid colourful palette", "prefers vivid, colourful palettes"},
+            {"colourfulness", -1, "like", "restrained palette", "prefers restrained palettes"},
+            {"warmth", +1, "like", "warm colours", "prefers warm palettes"},
+            {"warmth", -1, "like", "cool colours", "prefers cool palettes"},
+            {"edge_density", +1, "like", "intricate detail", "likes intricate detail"},
+            {"edge_density", -1, "dislike", "busy textures", "dislikes busy textures"},
+            {"high_freq_ratio", +1, "like", "crisp fine texture", "likes crisp, fine texture"},
+            {"high_freq_ratio", -1, "like", "soft texture", "prefers soft texture"},
+            {"saliency_x", +1, "like", "subject on the right", "prefers the subject on the right"},
+            {"saliency_x", -1, "like", "subject on the left", "prefers the subject on the left"},
+            {"saliency_y", +1, "like", "subject low in the frame", "prefers the subject low in the frame"},
+            {"saliency_y", -1, "like", "subject high in the frame", "prefers the subject high in the frame"},
+            {"saliency_spread", +1, "like", "spread-out composition", "prefers spread-out compositions"},
+            {"saliency_spread", -1, "like", "a single focal point", "prefers a single focal point"},
+            {"symmetry_lr", +1, "like", "symmetrical composition", "prefers symmetrical compositions"},
+            {"symmetry_lr", -1, "like", "asymmetric composition", "prefers asymmetric compositions"},
+            {"negative_space", +1, "like", "plenty of negative space",
+             "prefers minimal compositions with negative space"},
+            {"negative_space", -1, "like", "a full, busy frame", "prefers full, busy frames"},
+        };
+        for (const char* hue : {"red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink"}) {
+            const std::string h = hue;
+            p.push_back({"hue_" + h, +1, "like", h + " tones", "likes " + h + " tones"});
+            p.push_back({"hue_" + h, -1, "dislike", h + " tones", "dislikes " + h + " tones"});
+        }
+        return p;
+    }();
+    return phrases;
+}
+
+const DirectionPhrase* find_phrase(const std::string& feature, int sign) {
+    for (const DirectionPhrase& p : direction_phrases())
+        if (p.feature == feature && p.sign == (sign >= 0 ? 1 : -1)) return &p;
+    return nullptr;
+}
+
+namespace {
+
+std::string normalize(const std::string& text) {
+    std::string out;
+    for (char ch : text) out.push_back(char(std::tolower(static_cast<unsigned char>(ch))));
+    const size_t b = out.find_first_not_of(" \t\r\n,.;");
+    if (b == std::string::npos) return {};
+    const size_t e = out.find_last_not_of(" \t\r\n,.;");
+    return out.substr(b, e - b + 1);
+}
+
+// The feature and signed direction an entry speaks about: "like warm colours" +1 on warmth, "dislike warm
+// colours" -1, "like busy textures" +1 on edge_density. Returns false when the text is no direction phrase.
+bool entry_direction(const MemoryEntry& e, std::string& feature, int& sign) {
+    const std::string text = normalize(e.text);
+    for (const DirectionPhrase& p : direction_phrases()) {
+        if (text != normalize(p.text) && text != normalize(p.description)) continue;
+        feature = p.feature;
+        const bool negative_kind = e.kind == "dislike";
+        const bool phrase_negative_kind = p.kind == "dislike";
+        sign = (negative_kind == phrase_negative_kind) ? p.sign : -p.sign;
+        return true;
+    }
+    return false;
+}
+
+struct EntryState {
+    bool user_owned = false;        // written or changed by the person
+    bool deleted_by_user = false;
+};
+
+EntryState entry_state(Store& store, const MemoryEntry& e) {
+    EntryState s;
+    s.user_owned = e.source == "user" || e.source == "imported";
+    for (const MemoryHistoryEvent& h : store.memory_history(e.id)) {
+        if (h.actor != Actor::user || h.undone) continue;
+        s.user_owned = true;
+        if (h.event == "DELETE") s.deleted_by_user = true;
+        if (h.event == "RESTORE") s.deleted_by_user = false;
+    }
+    return s;
+}
+
+int feature_index(const std::vector<std::string>& names, const std::string& feature) {
+    for (size_t i = 0; i < names.size(); ++i)
+        if (names[i] == feature) return int(i);
+    return -1;
+}
+
+double round2(double x) { return std::round(x * 100.0) / 100.0; }
+
+}  // namespace
+
+std::vector<LearnedDirection> learned_directions(const RewardModel& model, const TasteData& data,
+                                                 const DirectionOptions& options) {
+    std::vector<LearnedDirection> out;
+    const std::vector<double> wsd = model.weight_sd();
+    const std::vector<double> fsd = model.standardizer().dim() == model.dim()
+                                        ? model.standardizer().sd()
+                                        : std::vector<double>(size_t(model.dim()), 1.0);
+    for (int i = 0; i < model.dim(); ++i) {
+        const double w = model.weights()[size_t(i)];
+        const double sd = wsd[size_t(i)];
+        const DirectionPhrase* phrase = find_phrase(model.feature_names()[size_t(i)], w >= 0 ? 1 : -1);
+        if (!phrase || std::abs(w) < options.min_weight) continue;
+        if (sd > 0 && std::abs(w) / sd < options.min_z) continue;
+        LearnedDirection d;
+        d.feature = i;
+        d.feature_name = model.feature_names()[size_t(i)];
+        d.weight = w;
+        d.sd = sd;
+        d.phrase = phrase;
+        // Supporting: decided labels whose winner has noticeably (a quarter sd) more of the direction.
+        for (const PairLabel& l : data.labels) {
+            if (l.choice != Choice::left && l.choice != Choice::right) continue;
+            if (l.first >= int(data.items.size()) || l.second >= int(data.items.size())) continue;
+            const int winner = l.choice == Choice::left ? l.first : l.second;
+            const int loser = l.choice == Choice::left ? l.second : l.first;
+            const double delta = (double(data.items[size_t(winner)][size_t(i)]) - data.items[size_t(loser)][size_t(i)]) /
+                                 fsd[size_t(i)];
+            if (delta * (w >= 0 ? 1 : -1) > 0.25 && l.comparison_id != 0) d.supporting_comparisons.push_back(l.comparison_id);
+            else if (delta * (w >= 0 ? 1 : -1) > 0.25) d.supporting_comparisons.push_back(0);
+        }
+        out.push_back(std::move(d));
+    }
+    std::stable_sort(out.begin(), out.end(),
+                     [](const LearnedDirection& a, const LearnedDirection& b) { return std::abs(a.weight) > std::abs(b.weight); });
+    if (int(out.size()) > options.max_directions) out.resize(size_t(std::max(0, options.max_directions)));
+    return out;
+}
+
+MemoryPrior memory_prior(Store& store, int64_t profile_id, const std::vector<std::string>& feature_names,
+                         double user_precision) {
+    MemoryPrior prior;
+    MemoryFilter filter;
+    filter.profile_id = profile_id;
+    filter.include_deleted = true;
+    for (const MemoryEntry& e : store.list_memory(filter)) {
+        std::string feature;
+        int sign = 0;
+        if (!entry_direction(e, feature, sign)) continue;
+        const int i = feature_index(feature_names, feature);
+        if (i < 0) continue;
+        const EntryState state = entry_state(store, e);
+        double mean = 0, precision = 0;
+        std::string note;
+        if ((e.deleted && state.deleted_by_user) || (!e.deleted && !e.active)) {
+            mean = 0;
+            precision = 1e6;
+            note = "'" + e.text + "' switched off by the person: " + feature + " held at 0";
+        } else if (!e.deleted && state.user_owned) {
+            mean = sign * e.weight;
+            precision = user_precision;
+            note = "'" + e.text + "' written or edited by the person: " + feature + " near " + std::to_string(mean);
+        } else {
+            continue;
+        }
+        if (prior.mean.empty()) {
+            prior.mean.assign(feature_names.size(), 0.0);
+            prior.precision.assign(feature_names.size(), 0.0);
+            prior.removed.assign(feature_names.size(), false);
+        }
+        // The strongest constraint wins when several entries speak about one feature.
+        if (precision >= prior.precision[size_t(i)]) {
+            prior.mean[size_t(i)] = mean;
+            prior.precision[size_t(i)] = precision;
+            prior.removed[size_t(i)] = precision >= 1e6;
+        }
+        prior.notes.push_back(note);
+    }
+    return prior;
+}
+
+MemoryWriteReport write_memory(Store& store, int64_t profile_id, const RewardModel& model, const TasteData& data,
+                               const MemoryWriteOptions& options) {
+    MemoryWriteReport report;
+    const std::vector<LearnedDirection> directions = learned_directions(model, data, options.directions);
+    MemoryFilter filter;
+    filter.profile_id = profile_id;
+    filter.include_deleted = true;
+    const std::vector<MemoryEntry> entries = store.list_memory(filter);
+
+    // Entries by the feature they speak about.
+    std::map<std::string, std::vector<std::pair<MemoryEntry, EntryState>>> by_feature;
+    for (const MemoryEntry& e : entries) {
+        std::string feature;
+        int sign = 0;
+        if (!entry_direction(e, feature, sign)) continue;
+        by_feature[feature].push_back({e, entry_state(store, e)});
+    }
+
+    std::map<std::string, bool> current;
+    for (const LearnedDirection& d : directions) {
+        current[d.feature_name] = true;
+        const DirectionPhrase& phrase = *d.phrase;
+        char number[32];
+        std::snprintf(number, sizeof number, "%+.2f", d.weight);
+        const std::string label = phrase.description + " (" + d.feature_name + " " + number + ")";
+        const auto& matches = by_feature[d.feature_name];
+        bool user_says = false;
+        const MemoryEntry* own = nullptr;
+        for (const auto& [e, state] : matches) {
+            if (e.deleted ? state.deleted_by_user : (state.user_owned || !e.active)) user_says = true;
+            if (!e.deleted && !state.user_owned && e.active && e.source == "learned" && !own) own = &e;
+        }
+        if (user_says) {
+            report.kept_user.push_back(label);
+            continue;
+        }
+        const double weight = round2(std::abs(d.weight));
+        if (own) {
+            if (own->kind == phrase.kind && normalize(own->text) == normalize(phrase.text) &&
+                std::abs(own->weight - weight) < 0.005) {
+                report.unchanged.push_back(label);
+                report.entry_ids.push_back(own->id);
+                continue;
+            }
+            if (!options.dry_run) {
+                MemoryEntry updated = *own;
+                updated.kind = phrase.kind;
+                updated.text = phrase.text;
+                updated.weight = weight;
+                store.update_memory(updated, Actor::learner);
+            }
+            report.updated.push_back(label);
+            report.entry_ids.push_back(own->id);
+            continue;
+        }
+        MemoryEntry e;
+        e.profile_id = profile_id;
+        e.kind = phrase.kind;
+        e.text = phrase.text;
+        e.weight = weight;
+        e.active = true;
+        e.source = "learned";
+        for (int64_t id : d.supporting_comparisons)
+            if (id != 0) e.source_comparison_ids.push_back(id);
+        e.source_count = int64_t(d.supporting_comparisons.size());
+        if (!options.dry_run) report.entry_ids.push_back(store.add_memory(e, Actor::learner));
+        report.added.push_back(label);
+    }
+
+    if (options.retire_stale) {
+        for (const auto& [feature, matches] : by_feature) {
+            if (current.count(feature)) continue;
+            for (const auto& [e, state] : matches) {
+                if (e.deleted || state.user_owned || !e.active || e.source != "learned") continue;
+                if (!options.dry_run) store.delete_memory(e.id, Actor::learner);
+                report.retired.push_back(e.text + " (" + feature + ")");
+            }
+        }
+    }
+    return report;
+}
+
+}  // namespace atelier::taste
