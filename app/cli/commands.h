@@ -11,7 +11,7 @@ struct GlobalOptions {
 };
 
 void add_system_commands(CLI::App& app, GlobalOptions& global);   // doctor
-void add_generate_commands(CLI::App& app, GlobalOptions& global); // inspect, generate
+void add_world_commands(CLI::App& app, GlobalOptions& global);    // world render / sheet / bench
 void add_generate_commands(CLI::App& app, GlobalOptions& global); // inspect, generate
 void add_store_commands(CLI::App& app, GlobalOptions& global);    // profiles, concepts, compare, memory, export, import, check, gc, stats
 

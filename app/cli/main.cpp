@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
     app.parse_complete_callback([&global] { atelier::set_compute_threads(global.threads); });
 
     atelier::cli::add_system_commands(app, global);
-    atelier::cli::add_generate_commands(app, global);
+    atelier::cli::add_world_commands(app, global);
     atelier::cli::add_generate_commands(app, global);
     atelier::cli::add_store_commands(app, global);
 

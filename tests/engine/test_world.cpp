@@ -374,6 +374,33 @@ TEST_CASE("layout: objects stay inside the canvas and never overlap") {
     }
 }
 
+TEST_CASE("shapes: every shape lies within its circumradius and fills a fair part of it") {
+    for (int shape = 0; shape < kShapeCount; ++shape) {
+        for (float rotation : {-0.25f, 0.f, 0.25f}) {
+            Scene s;
+            s.shape = static_cast<Shape>(shape);
+            s.colour = Colour::black;
+            s.background_colour = Colour::white;
+            s.size = Size::large;
+            canonical_layout(s);
+            s.rotation = rotation;
+            const int n = 256;
+            const auto mask = object_mask(render_scene(s, n), s.colour, s.background_colour);
+            float reach = 0;
+            for (size_t k = 0; k < mask.size(); ++k) {
+                if (!mask[k]) continue;
+                const float x = (float(k % n) + 0.5f) / n - s.x, y = (float(k / n) + 0.5f) / n - s.y;
+                reach = std::max(reach, std::sqrt(x * x + y * y));
+            }
+            CAPTURE(name(s.shape));
+            CHECK(reach <= s.radius + 1.0f / n);
+            const double fill = area(mask) / (3.14159265 * std::pow(s.radius * n, 2));
+            CHECK(fill > 0.25);  // thin shapes (ring, star, arrow) still cover a quarter of their circle
+            CHECK(fill < 0.85);
+        }
+    }
+}
+
 TEST_CASE("position: the object's pixels lie where the caption says (plain backgrounds)") {
     SceneConstraints c;
     c.background = Background::plain;

@@ -63,7 +63,13 @@ struct Tables {
     Polygon triangle, star, diamond, hexagon, cross, arrow, heart_body;
     V2 heart_centre[2];
     float heart_radius;
+    V2 crescent_tip[2];  // where the crescent's two circles meet
 };
+
+// Crescent: disc(0, 0.92) minus disc((0.55, 0.2), 0.7), both eroded by the rounding radius.
+constexpr float kCrescentRound = 0.14f;
+constexpr float kCrescentOuter = 0.92f - kCrescentRound, kCrescentBite = 0.7f + kCrescentRound;
+constexpr V2 kCrescentBiteCentre = {0.55f, 0.2f};
 
 // Unit-circle shapes, y pointing up. Sizes are balanced by eye so that the shapes look alike in size.
 Tables build_tables() {
@@ -71,7 +77,7 @@ Tables build_tables() {
     t.triangle = regular(3, 0.98f, 1.5707963f);
     for (int k = 0; k < 10; ++k) {
         const float a = 1.5707963f + 3.1415927f * static_cast<float>(k) / 5.0f;
-        const float r = k % 2 == 0 ? 0.98f : 0.42f;
+        const float r = k % 2 == 0 ? 0.88f : 0.40f;  // rounded by 0.1 below: tips reach 0.98
         t.star.v.push_back({r * std::cos(a), r * std::sin(a)});
     }
     t.star.finish();
@@ -102,6 +108,13 @@ Tables build_tables() {
     }
     t.heart_body.v = {tip, tangent[1], t.heart_centre[1], t.heart_centre[0], tangent[0]};
     t.heart_body.finish();
+    // The crescent's circles intersect at distance `along` on the centre line, h either side of it.
+    const float cx = kCrescentBiteCentre.x, cy = kCrescentBiteCentre.y, d = std::sqrt(cx * cx + cy * cy);
+    const float along = (kCrescentOuter * kCrescentOuter - kCrescentBite * kCrescentBite + d * d) / (2 * d);
+    const float h = std::sqrt(std::max(kCrescentOuter * kCrescentOuter - along * along, 0.f));
+    const float ex = cx / d, ey = cy / d;
+    t.crescent_tip[0] = {along * ex - h * ey, along * ey + h * ex};
+    t.crescent_tip[1] = {along * ex + h * ey, along * ey - h * ex};
     return t;
 }
 
@@ -115,6 +128,25 @@ inline float circle_sdf(float x, float y, float cx, float cy, float r) {
     return std::sqrt(dx * dx + dy * dy) - r;
 }
 
+// Exact signed distance to a disc minus a disc: inside, the nearer circle; outside, the nearest point of the
+// two boundary arcs (a circle's nearest point when it lies on the arc, else an arc end, the tips).
+float crescent_sdf(const Tables& t, float x, float y) {
+    const float cx = kCrescentBiteCentre.x, cy = kCrescentBiteCentre.y;
+    const float a = std::sqrt(x * x + y * y), b = std::sqrt((x - cx) * (x - cx) + (y - cy) * (y - cy));
+    if (a < kCrescentOuter && b > kCrescentBite) return -std::min(kCrescentOuter - a, b - kCrescentBite);
+    float best = 1e30f;
+    for (const V2& tip : t.crescent_tip) best = std::min(best, std::hypot(x - tip.x, y - tip.y));
+    if (a > 0) {
+        const float qx = kCrescentOuter * x / a, qy = kCrescentOuter * y / a;
+        if (std::hypot(qx - cx, qy - cy) >= kCrescentBite) best = std::min(best, std::fabs(a - kCrescentOuter));
+    }
+    if (b > 0) {
+        const float qx = cx + kCrescentBite * (x - cx) / b, qy = cy + kCrescentBite * (y - cy) / b;
+        if (std::hypot(qx, qy) <= kCrescentOuter) best = std::min(best, std::fabs(b - kCrescentBite));
+    }
+    return best;
+}
+
 // Signed distance in unit-circle units (negative inside). Unions use min (exact outside, a bound inside).
 float shape_sdf(Shape shape, const Tables& t, float x, float y) {
     switch (shape) {
@@ -126,22 +158,25 @@ float shape_sdf(Shape shape, const Tables& t, float x, float y) {
         return std::sqrt(ox * ox + oy * oy) + std::min(std::max(qx, qy), 0.f);
     }
     case Shape::triangle: return polygon_sdf(t.triangle, x, y);
-    case Shape::star: return polygon_sdf(t.star, x, y);
+    case Shape::star: return polygon_sdf(t.star, x, y) - 0.1f;  // round tips stay whole when tiny
     case Shape::heart: {
+        // Moved down so its centre of mass (not its box) is at the origin, scaled back into the unit circle.
+        const float scale = 0.97f;
+        x = x / scale;
+        y = y / scale + 0.188f;
         const float lobes = std::min(circle_sdf(x, y, t.heart_centre[0].x, t.heart_centre[0].y, t.heart_radius),
                                      circle_sdf(x, y, t.heart_centre[1].x, t.heart_centre[1].y, t.heart_radius));
-        return std::min(lobes, polygon_sdf(t.heart_body, x, y));
+        return scale * std::min(lobes, polygon_sdf(t.heart_body, x, y));
     }
     case Shape::ring: return std::fabs(std::sqrt(x * x + y * y) - 0.68f) - 0.24f;
     case Shape::cross: return polygon_sdf(t.cross, x, y);
     case Shape::diamond: return polygon_sdf(t.diamond, x, y);
     case Shape::hexagon: return polygon_sdf(t.hexagon, x, y);
     case Shape::crescent: {
-        // A disc with a bite, rounded by k so the horns' tips stay a pixel thick at small sizes; moved so its
-        // centre of mass is at the origin (its position reads right) and scaled back into the unit circle.
-        const float k = 0.15f, scale = 0.86f;
-        const float u = x / scale - 0.277f, v = y / scale - 0.101f;
-        return scale * (std::max(std::sqrt(u * u + v * v) - (0.92f - k), -circle_sdf(u, v, 0.55f, 0.2f, 0.7f + k)) - k);
+        // The bite's edges rounded by 0.14 (so the horns never thin out into loose pixels), the centre of mass
+        // moved to the origin (so its position reads right), scaled back into the unit circle.
+        const float scale = 0.916f;
+        return scale * (crescent_sdf(t, x / scale - 0.302f, y / scale - 0.110f) - kCrescentRound);
     }
     case Shape::arrow: return polygon_sdf(t.arrow, x, y);
     case Shape::flower: {
@@ -370,16 +405,16 @@ void paint_objects(const Scene& s, Rgb colour, Canvas& cv) {
         case Style::watercolour: {
             // Washed-out pigment with a wobbly edge, darker where it pooled at the rim.
             const uint64_t seed = s.noise_seed;
-            const float wobble = 0.12f * o.r + 0.5f, pool = 0.18f * o.r + 0.5f;
+            const float wobble = 0.05f * o.r + 0.4f, pool = 0.18f * o.r + 0.5f;
             for_pixels(s, cv, o, wobble + 1.5f, 0, 0, [&](int i, int j, float d) {
                 const float u = (static_cast<float>(i) + 0.5f) / fn, v = (static_cast<float>(j) + 0.5f) / fn;
                 const float dw = d + (value_noise(u * 14, v * 14, seed) - 0.5f) * 2 * wobble;
                 const float a = std::min(std::max(0.5f - dw / 1.5f, 0.f), 1.f);
                 if (a <= 0) return;
-                const float wash = 0.10f + 0.22f * value_noise(u * 7, v * 7, seed ^ 0x5151u);
+                const float wash = 0.08f + 0.17f * value_noise(u * 7, v * 7, seed ^ 0x5151u);
                 Rgb pigment = mix(colour, kWhite, wash);
-                pigment = scale(pigment, 1.0f - 0.25f * std::exp(std::min(dw, 0.f) / pool));
-                cv.set(i, j, mix(cv.get(i, j), pigment, 0.92f * a));
+                pigment = scale(pigment, 1.0f - 0.18f * std::exp(std::min(dw, 0.f) / pool));
+                cv.set(i, j, mix(cv.get(i, j), pigment, 0.96f * a));
             });
             break;
         }

@@ -45,9 +45,9 @@ constexpr std::pair<Colour, Colour> kLowContrast[] = {
 // Circumradius ranges (canvas units) by size and count: groups are a little smaller so three large
 // objects still fit side by side, but every size stays apart from the next within one count.
 constexpr float kRadius[kSizeCount][kMaxCount][2] = {
-    {{0.075f, 0.090f}, {0.072f, 0.085f}, {0.070f, 0.080f}},
-    {{0.130f, 0.155f}, {0.115f, 0.130f}, {0.100f, 0.115f}},
-    {{0.200f, 0.235f}, {0.165f, 0.185f}, {0.135f, 0.145f}}};
+    {{0.085f, 0.100f}, {0.080f, 0.092f}, {0.078f, 0.088f}},
+    {{0.140f, 0.165f}, {0.122f, 0.138f}, {0.105f, 0.118f}},
+    {{0.210f, 0.245f}, {0.170f, 0.190f}, {0.135f, 0.145f}}};
 // Where the group's centre may lie, by position: {x_lo, x_hi, y_lo, y_hi}.
 constexpr float kPlace[kPositionCount][4] = {
     {0.20f, 0.30f, 0.40f, 0.60f}, {0.70f, 0.80f, 0.40f, 0.60f}, {0.40f, 0.60f, 0.20f, 0.30f},
