@@ -103,7 +103,9 @@ struct GenerateRequest {
     bool keep_final_latents = false;   // fill GenerateResult::final_latents (before VAE decode)
 
     // Live previews: every `preview_interval` steps, an RGB picture of the current x0 estimate
-    // (a cheap latent-to-RGB projection, or a full VAE decode if `preview_full_decode`).
+    // (a cheap latent-to-RGB projection, or a full VAE decode if `preview_full_decode`). The preview shows
+    // image 0 of the batch; projections are at latent size (W/f x H/f), full decodes at W x H. `step` counts
+    // the steps run (1..total, as on_progress).
     int preview_interval = 1;          // 0: no previews
     bool preview_full_decode = false;
 
