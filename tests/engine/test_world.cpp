@@ -143,6 +143,27 @@ TEST_CASE("names: at least 10 shapes and colours; every name parses back") {
     CHECK(rgbs.size() == size_t(kColourCount));
 }
 
+TEST_CASE("attribute_one_hot: one entry per group set, named") {
+    const auto names = attribute_one_hot_names();
+    CHECK(names.size() == size_t(kShapeCount + 2 * kColourCount + kBackgroundCount + kSizeCount + kPositionCount +
+                                 kMaxCount + kStyleCount));
+    for (uint64_t seed = 0; seed < 100; ++seed) {
+        const Scene s = sample_scene(seed);
+        const auto v = attribute_one_hot(s);
+        REQUIRE(v.size() == names.size());
+        std::set<std::string> on;
+        for (size_t i = 0; i < v.size(); ++i) {
+            if (v[i] == 1.f) on.insert(names[i]);
+            else CHECK(v[i] == 0.f);
+        }
+        CHECK(on.size() == 8);
+        CHECK(on.count("shape=" + std::string(name(s.shape))) == 1);
+        CHECK(on.count("background_colour=" + std::string(name(s.background_colour))) == 1);
+        CHECK(on.count("count=" + std::to_string(s.count)) == 1);
+        CHECK(on.count("style=" + std::string(name(s.style))) == 1);
+    }
+}
+
 TEST_CASE("determinism: the same seed gives identical scenes and bytes; different seeds differ") {
     for (uint64_t seed = 0; seed < 300; ++seed) {
         const Scene a = sample_scene(seed), b = sample_scene(seed);

@@ -135,6 +135,11 @@ bool is_held_out(Style style);
 bool uses_held_out(const Scene& scene);
 // Equal categorical attributes (shape, colour, background, background colour, size, position, count, style).
 bool same_attributes(const Scene& a, const Scene& b);
+// The categorical attributes as concatenated one-hot groups (shape, colour, background, background colour,
+// size, position, count, style: 59 values), e.g. the hidden features of simulated people's tastes, and the
+// name of each entry ("shape=star", "count=2").
+std::vector<float> attribute_one_hot(const Scene& scene);
+std::vector<std::string> attribute_one_hot_names();
 
 // Renders count objects on the background, in the scene's style, as an 8-bit RGB image of size x size
 // (size >= 8). Anti-aliased by analytic signed-distance coverage. render_scene_into writes size*size*3 bytes.

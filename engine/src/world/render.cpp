@@ -208,7 +208,7 @@ Rgb to_rgb(Colour c) {
 }
 // The background's second tone (gradient end, stripes, dots, checks): darker for light colours.
 Rgb second_tone(Rgb c) { return luminance(c) > 0.55f ? scale(c, 0.75f) : mix(c, kWhite, 0.3f); }
-// Outline of outlined style and pixel art: dark, or light for (near) black objects.
+// Outline of the outlined style: dark, or light for (near) black objects.
 Rgb outline_of(Rgb c) { return luminance(c) < 0.15f ? mix(c, kWhite, 0.7f) : mix(c, kBlack, 0.75f); }
 
 inline float unit_hash(uint64_t h) { return static_cast<float>(detail::mix64(h) >> 40) * (1.0f / 16777216.0f); }
@@ -376,10 +376,9 @@ void paint_objects(const Scene& s, Rgb colour, Canvas& cv) {
         case Style::soft_shadow:
         case Style::pixel_art:
             if (cv.hard) {
-                // Pixel art: hard cells and a one-cell dark outline around the silhouette.
-                for_pixels(s, cv, o, 1.5f, 0, 0, [&](int i, int j, float d) {
+                // Pixel art: whole cells. (A dark outline cell would join neighbours only a cell apart.)
+                for_pixels(s, cv, o, 1.0f, 0, 0, [&](int i, int j, float d) {
                     if (d < 0) cv.set(i, j, colour);
-                    else if (d < 1.0f) cv.set(i, j, outline);
                 });
             } else {
                 for_pixels(s, cv, o, 1.0f, 0, 0, [&](int i, int j, float d) {
@@ -419,11 +418,12 @@ void paint_objects(const Scene& s, Rgb colour, Canvas& cv) {
             break;
         }
         case Style::neon: {
-            const Rgb core = mix(colour, kWhite, 0.45f);
+            // A strong body keeps the colour readable on any background; the pale core and glow make the neon.
+            const Rgb core = mix(colour, kWhite, 0.35f);
             const float width = std::max(1.5f, 0.14f * o.r);
             for_pixels(s, cv, o, width, 0, 0, [&](int i, int j, float d) {
                 const float a = cv.coverage(d);
-                Rgb c = mix(cv.get(i, j), colour, 0.55f * a);
+                Rgb c = mix(cv.get(i, j), colour, 0.8f * a);
                 const float stroke = std::min(std::max(0.5f * width + 0.5f - std::fabs(d), 0.f), 1.f);
                 cv.set(i, j, mix(c, core, stroke));
             });

@@ -212,6 +212,35 @@ bool same_attributes(const Scene& a, const Scene& b) {
            a.count == b.count && a.style == b.style;
 }
 
+std::vector<float> attribute_one_hot(const Scene& s) {
+    const int groups[8][2] = {{kShapeCount, int(s.shape)},     {kColourCount, int(s.colour)},
+                              {kBackgroundCount, int(s.background)}, {kColourCount, int(s.background_colour)},
+                              {kSizeCount, int(s.size)},       {kPositionCount, int(s.position)},
+                              {kMaxCount, s.count - 1},        {kStyleCount, int(s.style)}};
+    std::vector<float> out;
+    for (const auto& [n, v] : groups) {
+        if (v < 0 || v >= n) throw Error("world::attribute_one_hot: attribute value " + std::to_string(v) + " out of range");
+        for (int i = 0; i < n; ++i) out.push_back(i == v ? 1.f : 0.f);
+    }
+    return out;
+}
+
+std::vector<std::string> attribute_one_hot_names() {
+    std::vector<std::string> out;
+    const auto add = [&](const std::string& group, const std::vector<std::string>& names) {
+        for (const std::string& n : names) out.push_back(group + "=" + n);
+    };
+    add("shape", all_shape_names());
+    add("colour", all_colour_names());
+    add("background", all_background_names());
+    add("background_colour", all_colour_names());
+    add("size", all_size_names());
+    add("position", all_position_names());
+    add("count", {"1", "2", "3"});
+    add("style", all_style_names());
+    return out;
+}
+
 // ---- layout ----
 
 namespace {
