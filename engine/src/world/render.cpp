@@ -376,9 +376,10 @@ void paint_objects(const Scene& s, Rgb colour, Canvas& cv) {
         case Style::soft_shadow:
         case Style::pixel_art:
             if (cv.hard) {
-                // Pixel art: whole cells. (A dark outline cell would join neighbours only a cell apart.)
+                // Pixel art: whole cells, a little generous (0.3 cell) so thin parts don't fall apart into
+                // loose cells. (A dark outline cell would join neighbours only a cell apart.)
                 for_pixels(s, cv, o, 1.0f, 0, 0, [&](int i, int j, float d) {
-                    if (d < 0) cv.set(i, j, colour);
+                    if (d < 0.3f) cv.set(i, j, colour);
                 });
             } else {
                 for_pixels(s, cv, o, 1.0f, 0, 0, [&](int i, int j, float d) {
