@@ -181,7 +181,7 @@ QWidget* GeneratePage::buildControls() {
     lockSeed_->setObjectName(QStringLiteral("lockSeed"));
     lockSeed_->setChecked(true);
     auto* randomize = new QToolButton;
-    randomize->setText(QStringLiteral("🎲"));
+    randomize->setText(tr("New"));
     randomize->setToolTip(tr("New random seed"));
     connect(randomize, &QToolButton::clicked, this,
             [this] { seed_->setValue(int(QRandomGenerator::global()->bounded(std::numeric_limits<int>::max()))); });

@@ -102,8 +102,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
     connect(memoryPage_, &MemoryPage::statusMessage, this, showMessage);
 
     PreviewView::Hud hud;
-    hud.device = deviceText();
-    hud.model = modelText();
+    hud.device = deviceText().replace(QStringLiteral(" · "), QStringLiteral(", "));  // the HUD font is ASCII
     liveView()->setHud(hud);
 
     connect(runner_, &JobRunner::modelLoaded, this, [this](const atelier::ModelInfo& info) {
@@ -112,8 +111,8 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
         modelLabel_->setText(modelText());
         modelLabel_->setToolTip(QString::fromStdString(info.path));
         PreviewView::Hud hud = liveView()->hud();
-        hud.model = modelText();
-        hud.device = QString::fromStdString(info.device) + QStringLiteral(" · ") + QString::fromStdString(info.precision);
+        hud.model = QFileInfo(loadingPath_).fileName();
+        hud.device = QString::fromStdString(info.device) + QStringLiteral(", ") + QString::fromStdString(info.precision);
         liveView()->setHud(hud);
         statusBar()->showMessage(tr("Model loaded: %1").arg(QString::fromStdString(info.path)), 5000);
     });
@@ -139,7 +138,10 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
     showWorkspace(Generate);
 }
 
-MainWindow::~MainWindow() { delete presenter_; }  // a top-level window of its own; it uses runner_
+MainWindow::~MainWindow() {
+    delete presenter_;       // a top-level window of its own; it uses runner_
+    delete centralWidget();  // the pages hold the store: they go before it does
+}
 
 void MainWindow::openStore() {
     try {
@@ -171,7 +173,7 @@ void MainWindow::refreshProfiles() {
     profileBox_->clear();
     if (!store_) return;
     for (const atelier::Profile& p : store_->list_profiles()) {
-        profileBox_->addItem(QStringLiteral("👤 %1 (%2)").arg(QString::fromStdString(p.name), QString::fromStdString(p.role)),
+        profileBox_->addItem(QStringLiteral("%1 (%2)").arg(QString::fromStdString(p.name), QString::fromStdString(p.role)),
                              QVariant::fromValue<qlonglong>(p.id));
     }
     profileBox_->setCurrentIndex(profileBox_->findData(QVariant::fromValue<qlonglong>(profileId_)));
@@ -217,7 +219,7 @@ PresenterWindow* MainWindow::showPresenter(bool fullScreen) {
     }
     presenter_->setPromptRules(rules_);
     presenter_->setStore(store_.get(), profileId_);
-    presenter_->setModelName(modelText());
+    presenter_->setModelName(QFileInfo(options_.modelPath).fileName());
     presenter_->promptBar()->setText(generatePage_->promptEdit()->toPlainText().simplified());
     if (fullScreen) {
         if (QScreen* here = screen()) presenter_->setGeometry(here->geometry());
@@ -341,7 +343,11 @@ MainWindow::Workspace MainWindow::currentWorkspace() const { return Workspace(pa
 QString MainWindow::deviceText() const {
     const auto devices = atelier::available_devices();
     const bool cuda = QString::fromStdString(devices.front().name).startsWith(QLatin1String("cuda"));
-    return QStringLiteral("%1 · %2 threads").arg(cuda ? QStringLiteral("CUDA") : QStringLiteral("CPU")).arg(atelier::compute_threads());
+    const int threads = atelier::compute_threads();
+    return QStringLiteral("%1 · %2 %3")
+        .arg(cuda ? QStringLiteral("CUDA") : QStringLiteral("CPU"))
+        .arg(threads)
+        .arg(threads == 1 ? tr("thread") : tr("threads"));
 }
 
 QString MainWindow::modelText() const {

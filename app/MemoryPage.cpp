@@ -357,7 +357,9 @@ void MemoryPage::showSelected() {
         for (const atelier::MemoryHistoryEvent& event : store_->memory_history(entry.id)) {
             QString line = QStringLiteral("%1  %2 by %3").arg(when(event.created_ms), QString::fromStdString(event.event),
                                                               event.actor == atelier::Actor::learner ? tr("learner") : tr("you"));
-            if (event.old_text != event.new_text && !event.old_text.empty())
+            if (event.event == "ADD")
+                line += QStringLiteral(": \"%1\"").arg(QString::fromStdString(event.new_text));
+            else if (event.old_text != event.new_text && !event.old_text.empty())
                 line += QStringLiteral(": \"%1\" → \"%2\"").arg(QString::fromStdString(event.old_text),
                                                                   QString::fromStdString(event.new_text));
             else if (event.old_active != event.new_active)

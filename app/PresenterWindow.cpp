@@ -35,7 +35,7 @@ PresenterWindow::PresenterWindow(JobRunner* runner, QWidget* parent) : QWidget(p
     layout->addWidget(prompt_);
 
     PreviewView::Hud hud;
-    hud.title = tr("Atelier · live");
+    hud.title = tr("Atelier - live");
     hud.interactive = true;
     hud.device = QString::fromStdString(atelier::available_devices().front().name);
     view_->setHud(hud);
@@ -171,7 +171,7 @@ void PresenterWindow::updateHud() {
     hud.imagesPerSecond = seconds > 0 ? imagesShown_ / seconds : 0;
     hud.extraLines.clear();
     if (timing_.finalImageMs >= 0)
-        hud.extraLines << tr("typing → preview %1 ms · final %2 ms").arg(timing_.firstPreviewMs, 0, 'f', 0).arg(timing_.finalImageMs, 0, 'f', 0);
+        hud.extraLines << tr("typing -> preview %1 ms, final %2 ms").arg(timing_.firstPreviewMs, 0, 'f', 0).arg(timing_.finalImageMs, 0, 'f', 0);
     static const char* names[] = {"", "single", "A/B wipe: personalized | base", "side by side: personalized | base",
                                   "2x2: four seeds"};
     hud.extraLines << tr("layout  %1  (W)").arg(QString::fromLatin1(names[int(view_->layoutMode())]));

@@ -13,6 +13,8 @@ struct GlobalOptions {
 void add_system_commands(CLI::App& app, GlobalOptions& global);   // doctor
 void add_world_commands(CLI::App& app, GlobalOptions& global);    // world render / sheet / bench
 void add_generate_commands(CLI::App& app, GlobalOptions& global); // inspect, generate
+void add_train_commands(CLI::App& app, GlobalOptions& global);    // train-base
 void add_store_commands(CLI::App& app, GlobalOptions& global);    // profiles, concepts, compare, memory, export, import, check, gc, stats
+void add_taste_commands(CLI::App& app, GlobalOptions& global);    // taste fit|show|predict|next-pair|learn-memory|rank|prototypes|simulate
 
 }  // namespace atelier::cli

@@ -43,7 +43,7 @@ private Q_SLOTS:
         QVERIFY(device && model);
         QVERIFY2(device->text().startsWith(QLatin1String("CPU")) || device->text().startsWith(QLatin1String("CUDA")),
                  qPrintable(device->text()));
-        QVERIFY(device->text().contains(QLatin1String("threads")));
+        QVERIFY(device->text().contains(QLatin1String("thread")));
         QCOMPARE(model->text(), QStringLiteral("no model loaded"));
         QVERIFY(window.liveView() != nullptr);
     }

@@ -1,0 +1,76 @@
+// atelier-cli train-base: trains the embedded default model from scratch (see atelier/train_base.h).
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "atelier/error.h"
+#include "atelier/train_base.h"
+#include "commands.h"
+
+namespace atelier::cli {
+
+namespace {
+
+// Ctrl+C sets the token (an atomic store, safe in a signal handler): the trainer checkpoints and stops.
+// A second Ctrl+C kills as usual.
+CancelToken g_train_cancel;
+void on_train_sigint(int) {
+    g_train_cancel.cancel();
+    std::signal(SIGINT, SIG_DFL);
+}
+
+std::string duration(double seconds) {
+    char buffer[32];
+    const long s = long(seconds + 0.5);
+    if (s >= 3600) std::snprintf(buffer, sizeof buffer, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+    else std::snprintf(buffer, sizeof buffer, "%ldm%02lds", s / 60, s % 60);
+    return buffer;
+}
+
+}  // namespace
+
+void add_train_commands(CLI::App& app, GlobalOptions& global) {
+    auto request = std::make_shared<TrainBaseRequest>();
+    auto* cmd = app.add_subcommand("train-base", "train the embedded default model (atelier-tiny) from scratch");
+    cmd->add_option("--out", request->out_dir, "model folder to write (checkpoints in OUT/checkpoints)")->required();
+    cmd->add_option("--vae-steps", request->vae_steps, "autoencoder steps")->capture_default_str();
+    cmd->add_option("--unet-steps", request->unet_steps, "text encoder + UNet steps")->capture_default_str();
+    cmd->add_option("--vae-batch", request->vae_batch, "autoencoder batch size")->capture_default_str();
+    cmd->add_option("--unet-batch", request->unet_batch, "UNet batch size")->capture_default_str();
+    cmd->add_option("--seed", request->seed, "seed of the data, the initialisation and the noise")->capture_default_str();
+    cmd->add_option("--checkpoint-every", request->checkpoint_every, "steps between checkpoints")->capture_default_str();
+    cmd->add_flag("--resume", request->resume, "continue from OUT/checkpoints");
+    cmd->callback([request, &global] {
+        TrainBaseRequest r = *request;
+        r.threads = global.threads > 0 ? global.threads : 2;
+        r.cancel = &g_train_cancel;
+        auto last_print = std::chrono::steady_clock::now() - std::chrono::seconds(10);
+        std::string last_phase;
+        r.on_progress = [&](const TrainBaseProgress& p) {
+            const auto now = std::chrono::steady_clock::now();
+            const bool end = p.step == p.total;
+            if (p.phase == last_phase && !end && now - last_print < std::chrono::seconds(2)) return;
+            last_print = now;
+            last_phase = p.phase;
+            std::printf("%-6s %6lld/%-6lld loss %.4f  %.2f s/step  ETA %s\n", p.phase.c_str(), (long long)p.step,
+                        (long long)p.total, p.loss, p.step_seconds, duration(p.eta_seconds).c_str());
+            std::fflush(stdout);
+        };
+        std::signal(SIGINT, on_train_sigint);
+        const TrainBaseResult result = train_base_model(r);
+        std::signal(SIGINT, SIG_DFL);
+        if (result.cancelled) {
+            std::cout << "cancelled: checkpoint saved in " << r.out_dir << "/checkpoints (continue with --resume)\n";
+            std::exit(130);
+        }
+        std::printf("done: %s\n  vae %s (loss %.4f), encode %s, unet %s (loss %.4f)\n  scaling_factor %.5f, "
+                    "parameters: unet %lld, vae %lld, text encoder %lld\n",
+                    r.out_dir.c_str(), duration(result.vae_seconds).c_str(), result.vae_loss,
+                    duration(result.encode_seconds).c_str(), duration(result.unet_seconds).c_str(), result.unet_loss,
+                    result.scaling_factor, (long long)result.unet_parameters, (long long)result.vae_parameters,
+                    (long long)result.text_encoder_parameters);
+    });
+}
+
+}  // namespace atelier::cli
