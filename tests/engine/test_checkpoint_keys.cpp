@@ -177,7 +177,8 @@ TEST_CASE("single file: missing, mis-shaped or unknown tensors are errors naming
     SUBCASE("keys outside the three components are reported as unused, not converted") {
         TensorMap ckpt = original();
         ckpt["model_ema.decay"] = at::zeros({});
+        ckpt["first_stage_model.loss.logvar"] = at::zeros({});
         const SingleFileComponents parts = split_single_file(ckpt);
-        CHECK(parts.unused == std::vector<std::string>{"model_ema.decay"});
+        CHECK((parts.unused == std::vector<std::string>{"first_stage_model.loss.logvar", "model_ema.decay"}));
     }
 }

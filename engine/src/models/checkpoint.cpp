@@ -55,6 +55,8 @@ SingleFileComponents split_single_file(const TensorMap& checkpoint) {
     for (const auto& [name, tensor] : checkpoint) {
         if (starts_with(name, kLdmUNetPrefix))
             unet_shapes.emplace(name.substr(std::char_traits<char>::length(kLdmUNetPrefix)), tensor.sizes().vec());
+        else if (starts_with(name, "first_stage_model.loss."))  // training-only (LPIPS, discriminator)
+            parts.unused.push_back(name);
         else if (starts_with(name, kLdmVaePrefix))
             vae_shapes.emplace(name.substr(std::char_traits<char>::length(kLdmVaePrefix)), tensor.sizes().vec());
         else if (starts_with(name, kLdmTextPrefix))
