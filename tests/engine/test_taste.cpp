@@ -228,7 +228,7 @@ TEST_CASE("basic features order hand-made pictures as expected") {
     const auto fx = make_basic_features();
     CHECK(fx->feature_set() == "atelier-basic-v1");
     const std::vector<std::string> names = fx->names();
-    REQUIRE(fx->dim() == 23);
+    REQUIRE(fx->dim() == 38);
     const int warmth = index_of(names, "warmth"), edges = index_of(names, "edge_density");
     const int hue_red = index_of(names, "hue_red"), hue_blue = index_of(names, "hue_blue");
     const int light = index_of(names, "lightness_mean"), sal_x = index_of(names, "saliency_x");
@@ -263,6 +263,31 @@ TEST_CASE("basic features order hand-made pictures as expected") {
     CHECK(left[size_t(sym_lr)] < 0.5);
     CHECK(centre[size_t(neg)] > big[size_t(neg)]);
     CHECK(centre[size_t(neg)] > 0.9);
+
+    // Subject and background are told apart: a red square on blue vs. a blue square on orange.
+    Image red_on_blue = flat(20, 40, 220), blue_on_orange = flat(250, 140, 20);
+    for (int y = 24; y < 40; ++y)
+        for (int x = 24; x < 40; ++x) {
+            uint8_t* p = &red_on_blue.pixels[size_t(y * 64 + x) * 3];
+            p[0] = 230, p[1] = 20, p[2] = 20;
+            uint8_t* q = &blue_on_orange.pixels[size_t(y * 64 + x) * 3];
+            q[0] = 20, q[1] = 40, q[2] = 220;
+        }
+    const auto rb = fx->extract(red_on_blue), bo = fx->extract(blue_on_orange);
+    const int subject_warmth = index_of(names, "subject_warmth"), background_warmth = index_of(names, "background_warmth");
+    CHECK(rb[size_t(subject_warmth)] > 0.5);
+    CHECK(rb[size_t(background_warmth)] < -0.5);
+    CHECK(bo[size_t(subject_warmth)] < -0.5);
+    CHECK(bo[size_t(background_warmth)] > 0.5);
+    CHECK(rb[size_t(warmth)] < 0);   // the whole picture is mostly blue
+    CHECK(rb[size_t(index_of(names, "subject_red"))] > 0.6);
+    CHECK(rb[size_t(index_of(names, "subject_parts"))] == 1);
+    Image three = flat(255, 255, 255);
+    for (int k = 0; k < 3; ++k)
+        for (int y = 28; y < 36; ++y)
+            for (int x = 6 + 20 * k; x < 14 + 20 * k; ++x) three.pixels[size_t(y * 64 + x) * 3 + 1] = 0;
+    CHECK(fx->extract(three)[size_t(index_of(names, "subject_parts"))] == 3);
+    CHECK(centre[size_t(index_of(names, "background_lightness"))] == doctest::Approx(1.0).epsilon(1e-3));
 
     // Resolution does not matter much: a 256 px version of the same picture gives nearly the same numbers.
     const auto big_red = fx->extract(flat(255, 0, 0, 256));

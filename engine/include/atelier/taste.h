@@ -2,7 +2,7 @@
 // Bradley-Terry-Davidson reward model, user prototypes, the next most informative pair, steering
 // (best-of-N, prompt additions) and the plain-language memory entries that say what was learned.
 //
-//   auto features = atelier::taste::make_basic_features();          // "atelier-basic-v1", 23 numbers
+//   auto features = atelier::taste::make_basic_features();          // "atelier-basic-v1", 38 numbers
 //   atelier::taste::Learner learner(features->feature_set(), features->names());
 //   int a = learner.add_item(features->extract(image_a), asset_a);   // one row per picture
 //   int b = learner.add_item(features->extract(image_b), asset_b);
@@ -86,6 +86,16 @@ public:
 //   20 symmetry_lr       1 - E|p - mirror(p)|^2 / (2 Var p) over OKLab, left-right mirror, clipped  [0, 1]
 //   21 symmetry_tb       the same, top-bottom                                   [0, 1]
 //   22 negative_space    share of pixels within 0.06 (OKLab) of the border's median colour        [0, 1]
+//   23 subject_lightness mean L of the subject (pixels at least 0.1 from the border's median colour;
+//                        the background's L when there is none)                                   [0, 1]
+//   24 subject_chroma    mean chroma of the subject                             [0, 0.33]
+//   25 subject_warmth    warmth (as 6) of the subject                           [-1, 1]
+//   26 background_lightness  L of the border's median colour                    [0, 1]
+//   27 background_chroma     chroma of the border's median colour               [0, 0.33]
+//   28 background_warmth     warmth of the border's median colour               [-1, 1]
+//   29..36 subject_red, subject_orange, subject_yellow, subject_green, subject_cyan, subject_blue,
+//                        subject_purple, subject_pink: the hue histogram (as 7..14) of the subject  [0, 1]
+//   37 subject_parts     separate subject regions (8-connected, at least 8 pixels), at most 8      [0, 8]
 std::unique_ptr<FeatureExtractor> make_basic_features();
 
 // "model-unet-v1": what a diffusion model sees in the picture. The image is encoded by the model's
@@ -109,13 +119,18 @@ std::unique_ptr<FeatureExtractor> concatenate_features(std::unique_ptr<FeatureEx
 struct Standardizer {
     int64_t count = 0;
     std::vector<double> mean, m2;   // m2: sum of squared deviations
+    std::vector<double> min_sd;     // optional floor per feature, so that a feature (nearly) constant among
+                                    // the pictures seen so far does not blow up on a new one
 
     void add(const std::vector<float>& x);
     void merge(const Standardizer& other);        // pooled statistics (Chan et al.)
-    std::vector<double> sd() const;               // sample sd; 1 where undefined or below 1e-6
+    std::vector<double> sd() const;               // sample sd, at least min_sd; 1 where undefined or below 1e-6
     std::vector<double> apply(const std::vector<float>& x) const;   // (x - mean) / sd
     int dim() const { return int(mean.size()); }
 };
+
+// A floor for each feature's sd: (max - min) / 20 of its documented range.
+std::vector<double> min_feature_sd(const FeatureExtractor& extractor);
 
 // =====================================================================================================
 // The personal reward model
@@ -161,6 +176,7 @@ struct FitOptions {
     int max_iterations = 50;
     double tolerance = 1e-10;              // on the Newton decrement (lambda^2 / 2)
     bool update_standardizer = true;       // recompute it from the data's items (else keep the model's)
+    std::vector<double> min_feature_sd;    // floors for the recomputed sd (see min_feature_sd(); empty: none)
 };
 
 struct FitReport {
@@ -312,6 +328,9 @@ public:
     int add_item(std::vector<float> features, int64_t id = 0) { return data_.add_item(std::move(features), id); }
     // Records a label (updates the mixture weights with each component's prediction of it) and refits.
     FitReport add_judgement(int first, int second, Choice choice, int strength = 0, int64_t comparison_id = 0);
+    // Loads a history in one fit (a profile's stored comparisons). The mixture weights see the prototypes'
+    // likelihoods but only the current personal model's predictions; live labels go through add_judgement.
+    FitReport add_judgements(const std::vector<PairLabel>& labels);
     FitReport refit();
 
     Prediction predict(int first, int second) const;
@@ -325,6 +344,7 @@ public:
     std::vector<double> mixture_weights() const;
 
 private:
+    void observe(int first, int second, Choice choice, int strength, int64_t comparison_id);
     std::vector<double> prior_mean_now() const;
     std::vector<double> raw_mixture_weights() const;
 
@@ -365,7 +385,7 @@ struct LearnedDirection {
 };
 
 struct DirectionOptions {
-    double min_z = 3.0;          // |weight| / sd at least this (~ a 5% test over 23 features, Bonferroni)
+    double min_z = 3.0;          // |weight| / sd at least this (~ a 5% test over 38 features, Bonferroni)
     double min_weight = 0.25;    // and |weight| at least this (standardized units)
     int max_directions = 8;
 };
@@ -470,7 +490,9 @@ struct SimulatedPerson {
     double label_noise = 0.1;
     std::vector<double> coefficients;   // internal layout (see simulation.cpp)
 };
-SimulatedPerson make_simulated_person(uint64_t seed, double label_noise = 0.1, int archetype = -1);
+// Coefficients = archetype x U(0.7, 1.3) + N(0, jitter^2) each (individual quirks on every attribute value).
+SimulatedPerson make_simulated_person(uint64_t seed, double label_noise = 0.1, int archetype = -1,
+                                      double jitter = 0.25);
 constexpr int kSimulatedArchetypes = 5;
 // The person's utility of a scene (world::Scene as its JSON text, to keep world.h out of this header).
 double simulated_utility(const SimulatedPerson& person, const std::string& scene_json);
@@ -484,6 +506,7 @@ struct SimulationOptions {
     int heldout_pairs = 400;
     std::vector<int> checkpoints{5, 10, 15, 20, 25, 30, 40, 50, 75, 100};
     double label_noise = 0.1;
+    double jitter = 0.25;            // individual quirks (see make_simulated_person)
     double epsilon = 0.1;            // exploration of active selection
     int image_size = 64;
     uint64_t seed = 1;

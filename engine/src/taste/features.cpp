@@ -53,9 +53,16 @@ std::vector<double> Standardizer::sd() const {
     std::vector<double> out(mean.size(), 1.0);
     if (count < 2) return out;
     for (size_t i = 0; i < mean.size(); ++i) {
-        const double s = std::sqrt(m2[i] / double(count - 1));
+        double s = std::sqrt(m2[i] / double(count - 1));
+        if (i < min_sd.size()) s = std::max(s, min_sd[i]);
         if (s > 1e-6) out[i] = s;
     }
+    return out;
+}
+
+std::vector<double> min_feature_sd(const FeatureExtractor& extractor) {
+    std::vector<double> out;
+    for (const FeatureDescription& d : extractor.describe()) out.push_back(std::max(0.0, (d.max - d.min) / 20.0));
     return out;
 }
 
@@ -253,6 +260,21 @@ public:
             {"symmetry_lr", "left-right mirror symmetry", 0, 1},
             {"symmetry_tb", "top-bottom mirror symmetry", 0, 1},
             {"negative_space", "share of pixels close to the background colour", 0, 1},
+            {"subject_lightness", "mean lightness of the salient pixels", 0, 1},
+            {"subject_chroma", "mean chroma of the salient pixels", 0, 0.33},
+            {"subject_warmth", "warmth of the salient pixels", -1, 1},
+            {"background_lightness", "lightness of the border's median colour", 0, 1},
+            {"background_chroma", "chroma of the border's median colour", 0, 0.33},
+            {"background_warmth", "warmth of the border's median colour", -1, 1},
+            {"subject_red", "chroma share of red hues in the subject", 0, 1},
+            {"subject_orange", "chroma share of orange hues in the subject", 0, 1},
+            {"subject_yellow", "chroma share of yellow hues in the subject", 0, 1},
+            {"subject_green", "chroma share of green hues in the subject", 0, 1},
+            {"subject_cyan", "chroma share of cyan hues in the subject", 0, 1},
+            {"subject_blue", "chroma share of blue hues in the subject", 0, 1},
+            {"subject_purple", "chroma share of purple hues in the subject", 0, 1},
+            {"subject_pink", "chroma share of pink and magenta hues in the subject", 0, 1},
+            {"subject_parts", "separate subject regions (8-connected, >= 8 px at 64x64), at most 8", 0, 8},
         };
     }
 
@@ -354,6 +376,55 @@ public:
                 sx += s * (x + 0.5) / kWork;
                 sy += s * (y + 0.5) / kWork;
             }
+        // The subject: pixels at least 0.1 (OKLab) away from the background colour.
+        double subject_n = 0, subject_l = 0, subject_c = 0, subject_warm = 0;
+        std::array<double, 8> subject_hist{};
+        for (size_t i = 0; i < n; ++i) {
+            if (sal[i] < 0.1) continue;
+            subject_n += 1;
+            subject_l += L[i];
+            subject_c += C[i];
+            if (C[i] > 1e-6) {
+                const double hue = std::atan2(B[i], A[i]);
+                subject_warm += C[i] * std::cos(hue - 60.0 * kPi / 180.0);
+                std::array<double, 8> w;
+                hue_bins(hue * 180.0 / kPi, w);
+                for (size_t k = 0; k < 8; ++k) subject_hist[k] += C[i] * w[k];
+            }
+        }
+        // Separate subject regions: 8-connected components of the subject mask, ignoring specks.
+        int parts = 0;
+        {
+            std::vector<int> label(n, 0), stack;
+            for (size_t start = 0; start < n; ++start) {
+                if (sal[start] < 0.1 || label[start]) continue;
+                int area = 0;
+                stack.assign(1, int(start));
+                label[start] = 1;
+                while (!stack.empty()) {
+                    const int p = stack.back();
+                    stack.pop_back();
+                    ++area;
+                    const int px = p % kWork, py = p / kWork;
+                    for (int dy = -1; dy <= 1; ++dy)
+                        for (int dx = -1; dx <= 1; ++dx) {
+                            const int qx = px + dx, qy = py + dy;
+                            if (qx < 0 || qy < 0 || qx >= kWork || qy >= kWork) continue;
+                            const size_t q = size_t(qy) * kWork + qx;
+                            if (sal[q] < 0.1 || label[q]) continue;
+                            label[q] = 1;
+                            stack.push_back(int(q));
+                        }
+                }
+                if (area >= 8) ++parts;
+            }
+        }
+        const double subject_lightness = subject_n > 0 ? subject_l / subject_n : bg_l;
+        const double subject_chroma = subject_n > 0 ? subject_c / subject_n : 0.0;
+        const double subject_warmth = subject_n > 0 ? subject_warm / (subject_c + 0.02 * subject_n) : 0.0;
+        const double bg_c = std::sqrt(bg_a * bg_a + bg_b * bg_b);
+        const double background_warmth = bg_c > 1e-6 ? bg_c * std::cos(std::atan2(bg_b, bg_a) - 60.0 * kPi / 180.0) / (bg_c + 0.02) : 0.0;
+
         double cx = 0.5, cy = 0.5, spread = 0;
         if (s_sum > 1e-6) {
             cx = sx / s_sum;
@@ -394,7 +465,7 @@ public:
         };
 
         std::vector<float> out;
-        out.reserve(23);
+        out.reserve(38);
         out.push_back(float(l_mean));
         out.push_back(float(std::sqrt(l_var)));
         out.push_back(float(contrast));
@@ -411,6 +482,14 @@ public:
         out.push_back(float(symmetry(true)));
         out.push_back(float(symmetry(false)));
         out.push_back(float(double(near_background) / nd));
+        out.push_back(float(subject_lightness));
+        out.push_back(float(subject_chroma));
+        out.push_back(float(subject_warmth));
+        out.push_back(float(bg_l));
+        out.push_back(float(bg_c));
+        out.push_back(float(background_warmth));
+        for (double h : subject_hist) out.push_back(float(subject_n > 0 ? h / (subject_c + 0.02 * subject_n) : 0.0));
+        out.push_back(float(std::min(parts, 8)));
         return out;
     }
 };

@@ -51,6 +51,7 @@ std::vector<uint8_t> PrototypeSet::serialize() const {
     w.i64(standardizer.count);
     w.doubles(standardizer.mean);
     w.doubles(standardizer.m2);
+    w.doubles(standardizer.min_sd);
     w.u32(uint32_t(prototypes.size()));
     for (const Prototype& p : prototypes) {
         w.doubles(p.weights);
@@ -75,6 +76,7 @@ PrototypeSet PrototypeSet::deserialize(const std::vector<uint8_t>& blob) {
     s.standardizer.count = r.i64("standardizer count");
     s.standardizer.mean = r.doubles("standardizer mean");
     s.standardizer.m2 = r.doubles("standardizer m2");
+    s.standardizer.min_sd = r.doubles("standardizer min_sd");
     const uint32_t k = r.u32("prototype count");
     for (uint32_t i = 0; i < k; ++i) {
         Prototype p;
@@ -358,6 +360,7 @@ std::vector<double> Learner::prior_mean_now() const {
 FitReport Learner::refit() {
     Standardizer s;
     for (const auto& item : data_.items) s.add(item);
+    s.min_sd = options_.fit.min_feature_sd;
     if (s.count > 0) model_.set_standardizer(s);
     FitOptions fit = options_.fit;
     fit.update_standardizer = false;
@@ -372,6 +375,16 @@ FitReport Learner::refit() {
 }
 
 FitReport Learner::add_judgement(int first, int second, Choice choice, int strength, int64_t comparison_id) {
+    observe(first, second, choice, strength, comparison_id);
+    return refit();
+}
+
+FitReport Learner::add_judgements(const std::vector<PairLabel>& labels) {
+    for (const PairLabel& l : labels) observe(l.first, l.second, l.choice, l.strength, l.comparison_id);
+    return refit();
+}
+
+void Learner::observe(int first, int second, Choice choice, int strength, int64_t comparison_id) {
     const int n = int(data_.items.size());
     if (first < 0 || second < 0 || first >= n || second >= n || first == second)
         throw Error("learner: judgement between items " + std::to_string(first) + " and " + std::to_string(second) +
@@ -400,7 +413,6 @@ FitReport Learner::add_judgement(int first, int second, Choice choice, int stren
         ++decided_labels_;
     }
     data_.labels.push_back({first, second, choice, strength, comparison_id});
-    return refit();
 }
 
 Prediction Learner::predict(const std::vector<float>& first, const std::vector<float>& second) const {

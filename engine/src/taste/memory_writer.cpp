@@ -39,12 +39,28 @@ const std::vector<DirectionPhrase>& direction_phrases() {
             {"negative_space", +1, "like", "plenty of negative space",
              "prefers minimal compositions with negative space"},
             {"negative_space", -1, "like", "a full, busy frame", "prefers full, busy frames"},
+            {"subject_lightness", +1, "like", "a light subject", "prefers light subjects"},
+            {"subject_lightness", -1, "like", "a dark subject", "prefers dark subjects"},
+            {"subject_chroma", +1, "like", "a vividly coloured subject", "prefers vividly coloured subjects"},
+            {"subject_chroma", -1, "like", "a muted subject", "prefers muted subjects"},
+            {"subject_warmth", +1, "like", "a warm-coloured subject", "prefers warm-coloured subjects"},
+            {"subject_warmth", -1, "like", "a cool-coloured subject", "prefers cool-coloured subjects"},
+            {"background_lightness", +1, "like", "a light background", "prefers light backgrounds"},
+            {"background_lightness", -1, "like", "a dark background", "prefers dark backgrounds"},
+            {"background_chroma", +1, "like", "a colourful background", "prefers colourful backgrounds"},
+            {"background_chroma", -1, "like", "a neutral background", "prefers neutral backgrounds"},
+            {"background_warmth", +1, "like", "a warm background", "prefers warm backgrounds"},
+            {"background_warmth", -1, "like", "a cool background", "prefers cool backgrounds"},
         };
         for (const char* hue : {"red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink"}) {
             const std::string h = hue;
             p.push_back({"hue_" + h, +1, "like", h + " tones", "likes " + h + " tones"});
             p.push_back({"hue_" + h, -1, "dislike", h + " tones", "dislikes " + h + " tones"});
+            p.push_back({"subject_" + h, +1, "like", "a " + h + " subject", "likes " + h + " subjects"});
+            p.push_back({"subject_" + h, -1, "dislike", "a " + h + " subject", "dislikes " + h + " subjects"});
         }
+        p.push_back({"subject_parts", +1, "like", "several subjects", "prefers several subjects"});
+        p.push_back({"subject_parts", -1, "like", "a single subject", "prefers a single subject"});
         return p;
     }();
     return phrases;

@@ -1,6 +1,8 @@
 // Bayesian Bradley-Terry reward model with Davidson ties (Bradley & Terry 1952; Davidson 1970, "On extending
 // the Bradley-Terry model to accommodate ties"), Newton's method for the posterior mode and the Laplace
 // approximation with MacKay's (1992) probit predictive. Formulas in taste.h.
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -203,8 +205,29 @@ double evaluate(const Problem& pr, const at::Tensor& beta, at::Tensor* grad, at:
 
 }  // namespace
 
+namespace {
+
+// The problems are small (d ~ 30): intra-op threads only add synchronisation, and a busy machine makes
+// OpenMP's spinning workers very costly. The thread count is per calling thread (OpenMP ICV), so this
+// changes nothing for other threads.
+class SingleThreaded {
+public:
+    SingleThreaded() : saved_(at::get_num_threads()) {
+        if (saved_ != 1) at::set_num_threads(1);
+    }
+    ~SingleThreaded() {
+        if (saved_ != 1) at::set_num_threads(saved_);
+    }
+
+private:
+    int saved_;
+};
+
+}  // namespace
+
 FitReport RewardModel::fit(const TasteData& data, const FitOptions& options) {
     const auto start = std::chrono::steady_clock::now();
+    SingleThreaded single_threaded;
     const int64_t D = dim();
     if (D == 0) throw Error("reward model: no features (construct it with the feature names)");
     if (data.dim() != 0 && data.dim() != D)
@@ -222,6 +245,7 @@ FitReport RewardModel::fit(const TasteData& data, const FitOptions& options) {
     if (options.update_standardizer && !data.items.empty()) {
         Standardizer s;
         for (const auto& item : data.items) s.add(item);
+        s.min_sd = options.min_feature_sd;
         standardizer_ = s;
     }
     const std::vector<double> sd =
@@ -229,6 +253,10 @@ FitReport RewardModel::fit(const TasteData& data, const FitOptions& options) {
 
     // Design matrix of the usable labels.
     std::vector<double> xs, ss, ts, cs;
+    xs.reserve(data.labels.size() * size_t(D));
+    ss.reserve(data.labels.size());
+    ts.reserve(data.labels.size());
+    cs.reserve(data.labels.size());
     int64_t n = 0;
     for (const PairLabel& label : data.labels) {
         if (label.choice == Choice::skip || label.choice == Choice::invalid) continue;
@@ -363,6 +391,7 @@ std::vector<uint8_t> RewardModel::serialize() const {
     w.i64(standardizer_.count);
     w.doubles(standardizer_.mean);
     w.doubles(standardizer_.m2);
+    w.doubles(standardizer_.min_sd);
     w.doubles(weights_);
     w.f64(tie_log_nu_);
     w.doubles(covariance_);
@@ -387,6 +416,7 @@ RewardModel RewardModel::deserialize(const std::vector<uint8_t>& blob) {
     m.standardizer_.count = r.i64("standardizer count");
     m.standardizer_.mean = r.doubles("standardizer mean");
     m.standardizer_.m2 = r.doubles("standardizer m2");
+    m.standardizer_.min_sd = r.doubles("standardizer min_sd");
     m.weights_ = r.doubles("weights");
     m.tie_log_nu_ = r.f64("tie parameter");
     m.covariance_ = r.doubles("covariance");

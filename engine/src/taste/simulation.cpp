@@ -102,7 +102,7 @@ struct Bank {
 
 }  // namespace
 
-SimulatedPerson make_simulated_person(uint64_t seed, double label_noise, int archetype_index) {
+SimulatedPerson make_simulated_person(uint64_t seed, double label_noise, int archetype_index, double jitter) {
     SplitMix rng(seed ^ 0x7a57e5ULL);
     SimulatedPerson p;
     p.seed = seed;
@@ -110,7 +110,7 @@ SimulatedPerson make_simulated_person(uint64_t seed, double label_noise, int arc
     p.archetype = archetype_index >= 0 ? archetype_index % kSimulatedArchetypes : int(rng.below(kSimulatedArchetypes));
     const double scale = 0.7 + 0.6 * rng.uniform();
     p.coefficients = archetype(p.archetype);
-    for (double& c : p.coefficients) c = c * scale + 0.25 * rng.normal();
+    for (double& c : p.coefficients) c = c * scale + jitter * rng.normal();
     return p;
 }
 
@@ -144,6 +144,7 @@ SimulationReport run_simulation(const SimulationOptions& o) {
     const auto extractor = make_basic_features();
     const std::string fs = extractor->feature_set();
     const std::vector<std::string> names = extractor->names();
+    const std::vector<double> min_sd = min_feature_sd(*extractor);
     std::vector<int> checkpoints = o.checkpoints;
     std::sort(checkpoints.begin(), checkpoints.end());
     checkpoints.erase(std::unique(checkpoints.begin(), checkpoints.end()), checkpoints.end());
@@ -201,7 +202,9 @@ SimulationReport run_simulation(const SimulationOptions& o) {
                           const PrototypeSet* prototypes, RewardModel* fitted_out) {
         std::vector<int> pool_rows, held_rows;
         draw_rows(person_seed, pool_rows, held_rows);
-        Learner learner(fs, names);
+        LearnerOptions learner_options;
+        learner_options.fit.min_feature_sd = min_sd;
+        Learner learner(fs, names, learner_options);
         if (prototypes) learner.set_prototypes(*prototypes);
         std::vector<int> rows;
         std::vector<double> utility;
@@ -295,7 +298,7 @@ SimulationReport run_simulation(const SimulationOptions& o) {
         std::vector<RewardModel> models(size_t(o.population));
         parallel_for(o.population, [&](int i) {
             const uint64_t seed = mix_seed(o.seed ^ 0x9090ULL, uint64_t(i) + 100000);
-            run_person(make_simulated_person(seed, o.label_noise), seed, false, nullptr, &models[size_t(i)]);
+            run_person(make_simulated_person(seed, o.label_noise, -1, o.jitter), seed, false, nullptr, &models[size_t(i)]);
         });
         prototypes = fit_prototypes(models, o.prototypes, o.seed);
         progress("fitted " + std::to_string(prototypes.prototypes.size()) + " prototypes from " +
@@ -308,7 +311,7 @@ SimulationReport run_simulation(const SimulationOptions& o) {
         std::vector<Run> runs(size_t(o.people));
         parallel_for(o.people, [&](int i) {
             const uint64_t seed = mix_seed(o.seed, uint64_t(i));
-            runs[size_t(i)] = run_person(make_simulated_person(seed, o.label_noise), seed, c % 2 == 1,
+            runs[size_t(i)] = run_person(make_simulated_person(seed, o.label_noise, -1, o.jitter), seed, c % 2 == 1,
                                          c >= 2 ? &prototypes : nullptr, nullptr);
         });
         LearningCurve curve;
