@@ -93,9 +93,16 @@ at::Tensor Linear::forward(const at::Tensor& x) const {
         const at::Tensor y = at::conv2d(image, weight.reshape({out, in, 1, 1}), bias);
         std::vector<int64_t> shape = x.sizes().vec();
         shape.back() = out;
-        return y.permute({0, 2, 3, 1}).reshape(shape);
+        if (adapters.empty()) return y.permute({0, 2, 3, 1}).reshape(shape);
+        return apply_adapters(x, y.permute({0, 2, 3, 1}).reshape(shape));
     }
-    return at::linear(x, weight, bias);
+    if (adapters.empty()) return at::linear(x, weight, bias);
+    return apply_adapters(x, at::linear(x, weight, bias));
+}
+
+at::Tensor Linear::apply_adapters(const at::Tensor& x, at::Tensor y) const {
+    for (const auto& adapter : adapters) y = adapter->apply(x, std::move(y));
+    return y;
 }
 
 Conv2d Conv2d::load(WeightReader& reader, const std::string& name, int64_t in, int64_t out, int64_t kernel,

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -44,16 +45,25 @@ private:
 
 std::string shape_string(at::IntArrayRef shape);
 
+// A change of one Linear's output for the request being run (a LoRA delta, a rank-1 edit), set by
+// personalize/. apply() gets the Linear's input x and its output y so far and returns the new output.
+struct LinearAdapter {
+    virtual ~LinearAdapter() = default;
+    virtual at::Tensor apply(const at::Tensor& x, at::Tensor y) const = 0;
+};
+
 // y = x W^T + b. `name` is the diffusers name without ".weight" (e.g.
 // "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q"), the key LoRA files address.
-// Later hook: a per-layer low-rank delta (`lora_up`, `lora_down`, `scale`) added in forward().
+// `adapters` run in order after the product; none set costs nothing.
 struct Linear {
     std::string name;
     at::Tensor weight;  // [out, in]
     at::Tensor bias;    // [out] or undefined
+    std::vector<std::shared_ptr<const LinearAdapter>> adapters;
 
     static Linear load(WeightReader& reader, const std::string& name, int64_t in, int64_t out, bool bias = true);
     at::Tensor forward(const at::Tensor& x) const;
+    at::Tensor apply_adapters(const at::Tensor& x, at::Tensor y) const;
 };
 
 struct Conv2d {
