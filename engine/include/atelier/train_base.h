@@ -1,0 +1,54 @@
+// atelier/train_base.h - trains the embedded default model ("atelier-tiny") from scratch on the procedural
+// world, and writes it as a diffusers folder that Model::load (and diffusers) read.
+//
+//     atelier::TrainBaseRequest request;
+//     request.out_dir = "/tmp/atelier-tiny";
+//     request.on_progress = [](const atelier::TrainBaseProgress& p) { ... };
+//     atelier::TrainBaseResult result = atelier::train_base_model(request);
+//
+// Two phases: the autoencoder (reconstruction + small KL), then the text encoder and the UNet jointly
+// (epsilon prediction, 10% caption dropout for classifier-free guidance), each with AdamW, warmup + cosine
+// and an EMA of the weights (the EMA is what gets exported). Checkpoints go to out_dir/checkpoints/ every
+// few hundred steps and on cancel; `resume` continues from them. Same seed and step counts on the same
+// machine and build give the same model. Runs on the calling thread; cancel from any thread.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "atelier/engine.h"
+
+namespace atelier {
+
+struct TrainBaseProgress {
+    std::string phase;  // "vae", "encode" (latents of the UNet's data set), "unet", "export"
+    int64_t step = 0, total = 0;
+    double loss = 0;  // running average
+    double step_seconds = 0, eta_seconds = 0;
+};
+
+struct TrainBaseRequest {
+    std::string out_dir;          // the model folder; checkpoints in out_dir/checkpoints/
+    int64_t vae_steps = 800;
+    int64_t unet_steps = 1800;
+    int vae_batch = 16;
+    int unet_batch = 64;
+    uint64_t seed = 1;
+    bool resume = false;          // continue from out_dir/checkpoints (else start from scratch)
+    int threads = 2;              // at::set_num_threads
+    int64_t checkpoint_every = 200;
+    std::function<void(const TrainBaseProgress&)> on_progress;
+    const CancelToken* cancel = nullptr;
+};
+
+struct TrainBaseResult {
+    bool cancelled = false;
+    double vae_seconds = 0, encode_seconds = 0, unet_seconds = 0;  // this run's time per phase
+    double vae_loss = 0, unet_loss = 0;                            // final running averages
+    double scaling_factor = 0;
+    int64_t unet_parameters = 0, vae_parameters = 0, text_encoder_parameters = 0;
+};
+
+TrainBaseResult train_base_model(const TrainBaseRequest& request);
+
+}  // namespace atelier

@@ -1,0 +1,275 @@
+// Trains atelier-tiny: the autoencoder, then the text encoder + UNet (latent diffusion, Rombach et al. 2022;
+// epsilon prediction with min-SNR-5 loss weights, Hang et al. 2023), and exports a diffusers folder.
+#include "atelier/train_base.h"
+
+#include <ATen/ATen.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "atelier/error.h"
+#include "atelier/system.h"
+#include "personalize/base_model.h"
+#include "personalize/trainer.h"
+#include "text/clip_tokenizer.h"
+
+namespace atelier {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t) {
+    return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+    fs::create_directories(path.parent_path());
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+    if (!out) throw Error(path.string() + ": cannot write");
+}
+
+at::Generator step_generator(uint64_t seed, uint64_t phase, int64_t step) {
+    return at::make_generator<at::CPUGeneratorImpl>(world::derive_seed(seed * 7919 + phase, uint64_t(step)));
+}
+
+TensorMap with_prefix(const TensorMap& m, const std::string& prefix) {
+    TensorMap out;
+    for (const auto& [k, v] : m) out[prefix + k] = v;
+    return out;
+}
+TensorMap strip_prefix(const TensorMap& m, const std::string& prefix) {
+    TensorMap out;
+    for (const auto& [k, v] : m)
+        if (k.rfind(prefix, 0) == 0) out[k.substr(prefix.size())] = v;
+    return out;
+}
+
+void save_half(const fs::path& path, const TensorMap& m) {
+    TensorMap half;
+    for (const auto& [k, v] : m) half[k] = v.detach().to(at::kHalf);
+    fs::create_directories(path.parent_path());
+    save_tensors(path.string(), half, {{"format", "pt"}});
+}
+
+// Mean-L1 + MSE + image-gradient L1 (keeps edges sharp) + a small KL to N(0, 1).
+at::Tensor vae_loss(const AutoencoderKL& vae, const at::Tensor& images, at::Generator& gen) {
+    auto [mean, logvar] = vae.encode(images);
+    const at::Tensor z = mean + at::exp(0.5 * logvar) * at::randn(mean.sizes(), gen);
+    const at::Tensor rec = vae.decode(z);
+    const at::Tensor diff = rec - images;
+    const at::Tensor dx = (rec.narrow(3, 1, rec.size(3) - 1) - rec.narrow(3, 0, rec.size(3) - 1)) -
+                          (images.narrow(3, 1, images.size(3) - 1) - images.narrow(3, 0, images.size(3) - 1));
+    const at::Tensor dy = (rec.narrow(2, 1, rec.size(2) - 1) - rec.narrow(2, 0, rec.size(2) - 1)) -
+                          (images.narrow(2, 1, images.size(2) - 1) - images.narrow(2, 0, images.size(2) - 1));
+    const at::Tensor kl = 0.5 * (mean.pow(2) + at::exp(logvar) - 1 - logvar).mean();
+    return diff.abs().mean() + diff.pow(2).mean() + 0.5 * (dx.abs().mean() + dy.abs().mean()) + 1e-4 * kl;
+}
+
+}  // namespace
+
+TrainBaseResult train_base_model(const TrainBaseRequest& request) {
+    if (request.out_dir.empty()) throw Error("train_base_model: out_dir is empty");
+    if (request.vae_steps < 1 || request.unet_steps < 1) throw Error("train_base_model: step counts must be >= 1");
+    at::set_num_threads(std::max(1, request.threads));
+    const fs::path out(request.out_dir);
+    const fs::path ckpt_dir = out / "checkpoints";
+    fs::create_directories(ckpt_dir);
+    const std::string vae_ckpt = (ckpt_dir / "vae.safetensors").string();
+    const std::string unet_ckpt = (ckpt_dir / "unet.safetensors").string();
+    const fs::path vae_file = out / "vae" / "diffusion_pytorch_model.safetensors";
+    if (!request.resume) {
+        for (const auto& p : {fs::path(vae_ckpt), fs::path(unet_ckpt), vae_file}) fs::remove(p);
+    }
+
+    BaseModelConfigs cfg = base_model_configs();
+    TrainBaseResult result;
+    auto report = [&](const std::string& phase, const TrainProgress& p) {
+        if (!request.on_progress) return;
+        TrainBaseProgress q;
+        q.phase = phase;
+        q.step = p.step;
+        q.total = p.total;
+        q.loss = p.loss_avg;
+        q.step_seconds = p.step_seconds;
+        q.eta_seconds = p.eta_seconds;
+        request.on_progress(q);
+    };
+    const uint64_t data_base = base_model_train_base(request.seed);
+
+    // ---- phase 1: the autoencoder
+    if (!fs::exists(vae_file)) {
+        const auto start = clock_type::now();
+        OptimizerOptions o;
+        o.lr = 1e-3;
+        o.weight_decay = 0.01;
+        o.warmup_steps = std::min<int64_t>(100, request.vae_steps / 10 + 1);
+        o.total_steps = request.vae_steps;
+        o.min_lr_ratio = 0.05;
+        o.clip_grad_norm = 1.0;
+        o.ema_decay = 0.995;
+        Trainer trainer(init_vae_weights(cfg.vae, request.seed * 31 + 1), o);
+        if (request.resume && fs::exists(vae_ckpt)) trainer.load(vae_ckpt);
+        TrainLoopOptions loop;
+        loop.total_steps = request.vae_steps;
+        loop.checkpoint_every = request.checkpoint_every;
+        loop.checkpoint_path = vae_ckpt;
+        loop.cancel = request.cancel;
+        double last_loss = 0;
+        loop.on_progress = [&](const TrainProgress& p) {
+            last_loss = p.loss_avg;
+            report("vae", p);
+        };
+        const bool done = run_training(trainer, loop, [&](int64_t step) {
+            // The autoencoder sees the held-out shapes and style too: it must encode anything a concept brings.
+            const SceneBatch batch = render_scene_batch(data_base ^ 0xAEull, step * request.vae_batch,
+                                                        request.vae_batch, cfg.image_size, world::HeldOut::include);
+            at::Generator gen = step_generator(request.seed, 1, step);
+            const AutoencoderKL vae(cfg.vae, trainer.params());
+            at::Tensor loss = vae_loss(vae, batch.images, gen);
+            loss.backward();
+            return loss.item<double>();
+        });
+        result.vae_seconds = seconds_since(start);
+        result.vae_loss = last_loss;
+        if (!done) {
+            result.cancelled = true;
+            return result;
+        }
+        // Scaling factor: 1 / std of the latent means of 1024 training images (as SD's 0.18215 was found).
+        at::NoGradGuard no_grad;
+        const AutoencoderKL vae(cfg.vae, trainer.ema());
+        std::vector<at::Tensor> means;
+        for (int i = 0; i < 1024; i += 128)
+            means.push_back(vae.encode(render_scene_batch(data_base ^ 0x5Full, i, 128).images).first);
+        cfg.vae.scaling_factor = 1.0 / at::cat(means).std().item<double>();
+        write_text(out / "vae" / "config.json", vae_config_json(cfg.vae));
+        save_half(vae_file, trainer.ema());
+    }
+    cfg.vae = VaeConfig::from_json_file((out / "vae" / "config.json").string());
+    result.scaling_factor = cfg.vae.scaling_factor;
+
+    // ---- phase 2: latents of the UNet's data set, encoded once by the exported autoencoder
+    const auto encode_start = clock_type::now();
+    const ClipTokenizer tokenizer = ClipTokenizer::from_dir(clip_vocab_dir());
+    const int64_t dataset_size = std::min<int64_t>(request.unet_steps * request.unet_batch, 32768);
+    at::Tensor lat_mean, lat_std, ids;
+    {
+        at::NoGradGuard no_grad;
+        const AutoencoderKL vae(cfg.vae, load_tensors(vae_file.string()));
+        result.vae_parameters = vae.parameter_count();
+        std::vector<at::Tensor> means, stds;
+        std::vector<int64_t> all_ids;
+        const int chunk = 256;
+        for (int64_t i = 0; i < dataset_size; i += chunk) {
+            const int n = int(std::min<int64_t>(chunk, dataset_size - i));
+            const SceneBatch batch = render_scene_batch(data_base, i, n, cfg.image_size);
+            auto [m, lv] = vae.encode(batch.images);
+            means.push_back(m.contiguous());
+            stds.push_back(at::exp(0.5 * lv).contiguous());
+            for (const auto& c : batch.captions) {
+                const auto t = tokenizer.encode_padded(c, cfg.text.max_position_embeddings);
+                all_ids.insert(all_ids.end(), t.begin(), t.end());
+            }
+            if (request.on_progress) {
+                TrainBaseProgress q;
+                q.phase = "encode";
+                q.step = i + n;
+                q.total = dataset_size;
+                q.step_seconds = seconds_since(encode_start) / double(i + n);
+                q.eta_seconds = q.step_seconds * double(dataset_size - i - n);
+                request.on_progress(q);
+            }
+            if (request.cancel && request.cancel->cancelled()) {
+                result.cancelled = true;
+                return result;
+            }
+        }
+        lat_mean = at::cat(means);
+        lat_std = at::cat(stds);
+        ids = at::tensor(all_ids, at::kLong).view({dataset_size, cfg.text.max_position_embeddings});
+    }
+    result.encode_seconds = seconds_since(encode_start);
+    const auto empty_ids = tokenizer.encode_padded("", cfg.text.max_position_embeddings);
+    const at::Tensor empty = at::tensor(empty_ids, at::kLong).view({1, -1});
+
+    // ---- phase 3: text encoder + UNet
+    const auto unet_start = clock_type::now();
+    OptimizerOptions o;
+    o.lr = 4e-4;
+    o.weight_decay = 0.01;
+    o.warmup_steps = std::min<int64_t>(200, request.unet_steps / 10 + 1);
+    o.total_steps = request.unet_steps;
+    o.min_lr_ratio = 0.1;
+    o.clip_grad_norm = 1.0;
+    o.ema_decay = 0.995;
+    TensorMap init = with_prefix(init_clip_text_weights(cfg.text, request.seed * 31 + 2), "text_encoder/");
+    for (auto& [k, v] : with_prefix(init_unet_weights(cfg.unet, request.seed * 31 + 3), "unet/")) init[k] = v;
+    Trainer trainer(init, o);
+    if (request.resume && fs::exists(unet_ckpt)) trainer.load(unet_ckpt);
+    const at::Tensor alphas_cumprod = sd_alphas_cumprod();
+    const double scale = cfg.vae.scaling_factor;
+    TrainLoopOptions loop;
+    loop.total_steps = request.unet_steps;
+    loop.checkpoint_every = request.checkpoint_every;
+    loop.checkpoint_path = unet_ckpt;
+    loop.cancel = request.cancel;
+    double last_loss = 0;
+    loop.on_progress = [&](const TrainProgress& p) {
+        last_loss = p.loss_avg;
+        report("unet", p);
+    };
+    const bool done = run_training(trainer, loop, [&](int64_t step) {
+        at::Generator gen = step_generator(request.seed, 2, step);
+        const int64_t B = request.unet_batch;
+        const at::Tensor idx = at::randint(0, dataset_size, {B}, gen, at::kLong);
+        at::Tensor x0 = (lat_mean.index_select(0, idx) +
+                         lat_std.index_select(0, idx) * at::randn({B, 4, 8, 8}, gen)) * scale;
+        at::Tensor tokens = ids.index_select(0, idx);
+        const at::Tensor drop = at::rand({B}, gen) < 0.1;  // caption dropout: the unconditional branch of CFG
+        tokens = at::where(drop.view({B, 1}), empty.expand_as(tokens), tokens);
+        const at::Tensor t = at::randint(0, 1000, {B}, gen, at::kLong);
+        const at::Tensor noise = at::randn(x0.sizes(), gen);
+        const at::Tensor ab = alphas_cumprod.index_select(0, t).view({B, 1, 1, 1});
+        const at::Tensor noisy = ab.sqrt() * x0 + (1 - ab).sqrt() * noise;
+
+        const ClipTextModel text(cfg.text, strip_prefix(trainer.params(), "text_encoder/"));
+        const UNet2DCondition unet(cfg.unet, strip_prefix(trainer.params(), "unet/"));
+        const at::Tensor context = text.forward(tokens);
+        const at::Tensor pred = unet.forward(noisy.contiguous(at::MemoryFormat::ChannelsLast), t, context);
+        const at::Tensor snr = ab.view({B}) / (1 - ab.view({B}));
+        const at::Tensor weight = at::clamp_max(snr, 5.0) / snr;
+        at::Tensor loss = ((pred - noise).pow(2).mean({1, 2, 3}) * weight).mean();
+        loss.backward();
+        return loss.item<double>();
+    });
+    result.unet_seconds = seconds_since(unet_start);
+    result.unet_loss = last_loss;
+    if (!done) {
+        result.cancelled = true;
+        return result;
+    }
+
+    // ---- export: the EMA weights as a diffusers folder (float16 files; the loader converts)
+    const TensorMap& final_weights = trainer.ema();
+    const TensorMap text_w = strip_prefix(final_weights, "text_encoder/");
+    const TensorMap unet_w = strip_prefix(final_weights, "unet/");
+    result.text_encoder_parameters = ClipTextModel(cfg.text, text_w).parameter_count();
+    result.unet_parameters = UNet2DCondition(cfg.unet, unet_w).parameter_count();
+    save_half(out / "text_encoder" / "model.safetensors", text_w);
+    save_half(out / "unet" / "diffusion_pytorch_model.safetensors", unet_w);
+    write_text(out / "text_encoder" / "config.json", clip_text_config_json(cfg.text));
+    write_text(out / "unet" / "config.json", unet_config_json(cfg.unet));
+    write_base_model_metadata(out.string());
+    return result;
+}
+
+}  // namespace atelier
