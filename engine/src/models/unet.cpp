@@ -14,6 +14,7 @@
 #include "io/checkpoint_keys.h"
 #include "io/file_util.h"
 #include "models/attention.h"
+#include "models/motion_module.h"
 
 namespace atelier {
 
@@ -453,7 +454,14 @@ at::Tensor UNet2DCondition::timestep_features(const at::Tensor& timesteps, int64
 
 at::Tensor UNet2DCondition::forward(const at::Tensor& sample, const at::Tensor& timesteps,
                                     const at::Tensor& encoder_hidden_states) const {
+    if (sample.dim() == 5) return forward_video(sample, timesteps, encoder_hidden_states);
+    return forward_frames(sample, timesteps, encoder_hidden_states, 0);
+}
+
+at::Tensor UNet2DCondition::forward_frames(const at::Tensor& sample, const at::Tensor& timesteps,
+                                           const at::Tensor& encoder_hidden_states, int64_t frames) const {
     const UNetConfig& c = config_;
+    const MotionAdapter* motion = frames > 0 ? motion_.get() : nullptr;
     if (sample.dim() != 4 || sample.size(1) != c.in_channels)
         throw Error("UNet: sample must be [B, " + std::to_string(c.in_channels) + ", H, W], found " +
                     shape_string(sample.sizes()));
@@ -476,10 +484,12 @@ at::Tensor UNet2DCondition::forward(const at::Tensor& sample, const at::Tensor& 
 
     at::Tensor h = conv_in.forward(to_conv_layout(sample.to(device, dtype)));
     std::vector<at::Tensor> skips{h};
-    for (const DownBlock& block : down_blocks) {
+    for (size_t i = 0; i < down_blocks.size(); ++i) {
+        const DownBlock& block = down_blocks[i];
         for (size_t j = 0; j < block.resnets.size(); ++j) {
             h = block.resnets[j].forward(h, temb_silu);
             if (!block.attentions.empty()) h = block.attentions[j].forward(h, context);
+            if (motion) h = motion->down[i][j].forward(h, frames);
             skips.push_back(h);
         }
         if (block.has_downsampler) {
@@ -489,14 +499,17 @@ at::Tensor UNet2DCondition::forward(const at::Tensor& sample, const at::Tensor& 
     }
     h = mid_block.resnets[0].forward(h, temb_silu);
     h = mid_block.attentions[0].forward(h, context);
+    if (motion && !motion->mid.empty()) h = motion->mid[0].forward(h, frames);
     h = mid_block.resnets[1].forward(h, temb_silu);
 
-    for (const UpBlock& block : up_blocks) {
+    for (size_t i = 0; i < up_blocks.size(); ++i) {
+        const UpBlock& block = up_blocks[i];
         for (size_t j = 0; j < block.resnets.size(); ++j) {
             h = at::cat({h, skips.back()}, 1);
             skips.pop_back();
             h = block.resnets[j].forward(h, temb_silu);
             if (!block.attentions.empty()) h = block.attentions[j].forward(h, context);
+            if (motion) h = motion->up[i][j].forward(h, frames);
         }
         if (block.has_upsampler) {
             // Upsample to the size of the skip it meets next (= 2x unless the input was odd-sized).

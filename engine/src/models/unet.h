@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,8 @@ struct UNetConfig {
     static UNetConfig infer(const TensorMap& weights);
 };
 
+class MotionAdapter;
+
 class UNet2DCondition {
 public:
     // `weights` use diffusers names ("conv_in.weight",
@@ -70,8 +73,17 @@ public:
 
     // sample [B, C, H, W], timesteps [B] or a scalar (int64 or float), encoder_hidden_states [B, T, D]
     // -> predicted noise (or v) [B, out_channels, H, W]. Any H, W (skips are matched by size).
+    // A video sample [B, C, F, H, W] gives [B, out_channels, F, H, W] (diffusers UNetMotionModel): the
+    // frames run through the spatial layers as a batch of B*F images (frame-minor) with the timestep and
+    // text of their video, and the motion adapter, if set, mixes the F frames of each video.
     at::Tensor forward(const at::Tensor& sample, const at::Tensor& timesteps,
                        const at::Tensor& encoder_hidden_states) const;
+
+    // AnimateDiff motion modules (models/motion_module.h): one after each resnet(+transformer) of every
+    // down and up block and one after the mid block's transformer; the skips are the states after them.
+    // Throws atelier::Error if the adapter does not fit this UNet; nullptr removes it.
+    void set_motion_adapter(std::shared_ptr<const MotionAdapter> adapter);
+    const std::shared_ptr<const MotionAdapter>& motion_adapter() const { return motion_; }
 
     // Random weights of the right names and shapes for `config` (benchmarks; no download needed).
     static TensorMap random_weights(const UNetConfig& config, uint64_t seed = 0);
@@ -139,6 +151,11 @@ private:
     UNet2DCondition() = default;
     void load(WeightReader& reader);
     template <class F> void visit_all(F&& f);
+    // `frames` > 0: sample holds videos of that many frames in its batch (unet_motion.cpp).
+    at::Tensor forward_frames(const at::Tensor& sample, const at::Tensor& timesteps,
+                              const at::Tensor& encoder_hidden_states, int64_t frames) const;
+    at::Tensor forward_video(const at::Tensor& sample, const at::Tensor& timesteps,
+                             const at::Tensor& encoder_hidden_states) const;
 
     UNetConfig config_;
     Linear time_linear_1, time_linear_2;
@@ -147,6 +164,7 @@ private:
     std::vector<DownBlock> down_blocks;
     MidBlock mid_block;
     std::vector<UpBlock> up_blocks;
+    std::shared_ptr<const MotionAdapter> motion_;
 };
 
 }  // namespace atelier
