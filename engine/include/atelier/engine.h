@@ -83,6 +83,23 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// Personalization for one request (training, file formats and merging: atelier/concepts.h). Files are
+// safetensors; nothing stays applied to the Model after generate() returns.
+struct LoraSpec {
+    std::string path;        // a file, or a name looked up as <lora_dir>/<name>.safetensors
+    float strength = 1.0f;   // multiplies the file's alpha/rank scale; 0 leaves the model untouched
+};
+struct EmbeddingSpec {       // textual inversion (A1111 `emb_params`/`string_to_param`, or diffusers {token: [N, dim]})
+    std::string path;
+    std::string token;       // empty: the diffusers key, else the file name without extension
+};
+struct ConceptSpec {         // an artifact of train_concept (TI, LoRA or rank-1 edit, read from its metadata)
+    std::string path;
+    float strength = 1.0f;   // LoRA scale; rank-1: scales the edit
+    std::string token;       // empty: the token stored in the file
+    std::optional<float> gate_bias, gate_temperature;  // rank-1 only: override the stored gate
+};
+
 struct GenerateRequest {
     std::string prompt;
     std::string negative_prompt;
@@ -112,6 +129,13 @@ struct GenerateRequest {
     std::function<bool(int step, int total)> on_progress;        // return false to stop
     std::function<void(int step, const Image& preview)> on_preview;
     const CancelToken* cancel = nullptr;
+
+    // Applied for this request only. `<lora:name:0.8>` in the prompt adds a LoRA too (taken out of
+    // the text before encoding; the name is a path or is looked up in lora_dir).
+    std::vector<LoraSpec> loras;
+    std::vector<EmbeddingSpec> embeddings;
+    std::vector<ConceptSpec> concepts;
+    std::string lora_dir;
 };
 
 // Everything needed to regenerate an image exactly.

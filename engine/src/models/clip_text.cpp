@@ -258,6 +258,32 @@ int64_t ClipTextModel::extra_embedding_count() const {
     return extra_embeddings_.defined() ? extra_embeddings_.size(0) : 0;
 }
 
+at::Tensor* ClipTextModel::find_parameter(const std::string& name) {
+    std::string key = starts_with(name, "text_model.") ? name.substr(11) : name;
+    const std::string prefix = "encoder.layers.";
+    if (!starts_with(key, prefix)) return nullptr;
+    size_t pos = prefix.size();
+    size_t end = key.find('.', pos);
+    if (end == std::string::npos || end == pos) return nullptr;
+    const std::string index_text = key.substr(pos, end - pos);
+    if (index_text.find_first_not_of("0123456789") != std::string::npos) return nullptr;
+    const size_t index = std::stoul(index_text);
+    if (index >= layers_.size()) return nullptr;
+    Layer& L = layers_[index];
+    const std::string rest = key.substr(end + 1);
+    const std::pair<const char*, at::Tensor*> table[] = {
+        {"self_attn.q_proj.weight", &L.q_w},   {"self_attn.q_proj.bias", &L.q_b},
+        {"self_attn.k_proj.weight", &L.k_w},   {"self_attn.k_proj.bias", &L.k_b},
+        {"self_attn.v_proj.weight", &L.v_w},   {"self_attn.v_proj.bias", &L.v_b},
+        {"self_attn.out_proj.weight", &L.o_w}, {"self_attn.out_proj.bias", &L.o_b},
+        {"mlp.fc1.weight", &L.fc1_w},          {"mlp.fc1.bias", &L.fc1_b},
+        {"mlp.fc2.weight", &L.fc2_w},          {"mlp.fc2.bias", &L.fc2_b},
+    };
+    for (const auto& [suffix, tensor] : table)
+        if (rest == suffix) return tensor;
+    return nullptr;
+}
+
 std::vector<at::Tensor*> ClipTextModel::parameters() {
     std::vector<at::Tensor*> p{&token_embedding_, &position_embedding_, &final_ln_w_, &final_ln_b_};
     if (extra_embeddings_.defined()) p.push_back(&extra_embeddings_);

@@ -45,6 +45,12 @@ public:
     // Rows [N, hidden] for ids vocab_size .. vocab_size+N-1 (textual inversion); replaces earlier ones.
     void set_extra_embeddings(const at::Tensor& rows);
     int64_t extra_embedding_count() const;
+    const at::Tensor& extra_embeddings() const { return extra_embeddings_; }  // undefined when none
+
+    // A projection weight or bias by its Hugging Face name, "text_model." optional
+    // ("encoder.layers.0.self_attn.q_proj.weight", "...mlp.fc1.bias"), or nullptr: where text-encoder
+    // LoRA deltas are merged.
+    at::Tensor* find_parameter(const std::string& name);
 
     const ClipTextConfig& config() const { return config_; }
     void to(at::Device device, at::ScalarType dtype);

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "atelier/error.h"
+#include "personalize/apply.h"
 #include "runtime/model_impl.h"
 #include "sampling/scheduler.h"
 
@@ -173,10 +174,13 @@ GenerateResult generate_traced(Model& model, const GenerateRequest& request, Pip
     }
     scheduler->set_timesteps(request.steps, img2img ? decimal_double(request.strength) : 1.0);
 
-    // ---- 3. text conditioning; CFG batch = [uncond x B, cond x B] (guidance > 1), else cond only
+    // ---- 3. text conditioning; CFG batch = [uncond x B, cond x B] (guidance > 1), else cond only.
+    // LoRAs, embeddings and concepts of this request are applied until generate returns.
+    const AppliedPersonalization personal(m, request);
     const bool cfg = request.guidance > 1.0f;
-    auto encode = [&](const std::string& text, at::Tensor* ids_out) {
-        const std::vector<int64_t> ids = m.tokenizer->encode_padded(text, m.tokenizer->model_max_length());
+    auto encode = [&](const std::string& raw_text, at::Tensor* ids_out) {
+        const std::string text = personal.prompt(raw_text);
+        const std::vector<int64_t> ids = personal.tokenizer().encode_padded(text, m.tokenizer->model_max_length());
         at::Tensor ids_t = at::tensor(ids, at::TensorOptions().dtype(at::kLong)).unsqueeze(0);
         if (ids_out) *ids_out = ids_t.clone();
         return m.text_encoder->forward(ids_t.to(m.device), request.clip_skip);
