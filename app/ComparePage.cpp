@@ -183,6 +183,18 @@ void ComparePage::showNextPair() {
     }
     shownFor_.restart();
     updateStats();
+    // Decode the next pairs' images once this one is on screen, so that the next switch is instant.
+    QTimer::singleShot(0, this, [this] {
+        if (!store_ || !queueId_ || !annotatorId_) return;
+        try {
+            for (const atelier::QueuePair& next : store_->upcoming_pairs(queueId_, annotatorId_, 2)) {
+                assetImage(next.left_asset_id);
+                assetImage(next.right_asset_id);
+            }
+        } catch (const std::exception&) {
+            // Prefetching is best effort; showNextPair() reports real errors.
+        }
+    });
 }
 
 void ComparePage::setStrength(int strength) {

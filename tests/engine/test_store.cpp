@@ -186,7 +186,13 @@ TEST_CASE("queue: next_pair respects overlap, undo puts the pair back, progress 
         store->record_judgement(j);
         return *pair;
     };
+    // Prefetch: the pairs after the one next_pair() shows, in the order they will come.
+    const auto upcoming = store->upcoming_pairs(q, ann1.id, 5);
+    REQUIRE(upcoming.size() == 2);
+    CHECK(upcoming[0].prompt == "p1");
+    CHECK(upcoming[1].prompt == "p2");
     CHECK(judge(ann1, Choice::left).prompt == "p0");
+    CHECK(store->upcoming_pairs(q, ann1.id, 5).size() == 1);
     CHECK(judge(ann1, Choice::skip).prompt == "p1");   // a skip: ann1 has seen it, it still needs two decisions
     CHECK(judge(ann1, Choice::right).prompt == "p2");
     CHECK_FALSE(store->next_pair(q, ann1.id).has_value());

@@ -401,6 +401,9 @@ public:
     // decided ones; gold items always); nullopt when the queue is done for them. After an undo the
     // undone pair comes back first.
     std::optional<QueuePair> next_pair(int64_t queue_id, int64_t annotator_id);
+    // The `count` pairs that would follow next_pair() if the annotator judged each one (for prefetching
+    // their images; nothing is assigned or reserved).
+    std::vector<QueuePair> upcoming_pairs(int64_t queue_id, int64_t annotator_id, int count);
     QueueProgress queue_progress(int64_t queue_id, int64_t annotator_id = 0);
     void delete_queue(int64_t id);                     // its items and the judgements made on it
 

@@ -172,6 +172,30 @@ std::optional<QueuePair> Store::next_pair(int64_t queue_id, int64_t annotator_id
     return p;
 }
 
+std::vector<QueuePair> Store::upcoming_pairs(int64_t queue_id, int64_t annotator_id, int count) {
+    std::vector<QueuePair> pairs;
+    const std::optional<QueuePair> current = next_pair(queue_id, annotator_id);
+    if (!current) return pairs;
+    Stmt s(impl_->db, next_pair_sql());
+    int64_t after = current->position;
+    while (int(pairs.size()) < count) {
+        s.reset();
+        s.bind(1, queue_id).bind(2, annotator_id).bind(3, after);
+        if (!s.step()) break;
+        QueuePair p;
+        p.queue_id = queue_id;
+        p.item_id = s.int64(0);
+        p.position = s.int64(1);
+        p.left_asset_id = s.int64(2);
+        p.right_asset_id = s.int64(3);
+        p.prompt = s.text(4);
+        p.is_gold = s.int64(5) != 0;
+        pairs.push_back(p);
+        after = p.position;
+    }
+    return pairs;
+}
+
 namespace {
 // Judgements per minute over active time: each gap between consecutive judgements is the time one
 // took, and gaps over 5 minutes are breaks (counted as the median-free cap of 5 minutes).
