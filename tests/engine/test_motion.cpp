@@ -164,3 +164,144 @@ TEST_CASE("bad motion-module files give clear errors") {
         CHECK(e.find("no motion modules found") != std::string::npos);
     }
 }
+
+namespace {
+
+FloatTensor float_tensor(const at::Tensor& t) {
+    const at::Tensor c = t.to(at::kFloat).contiguous();
+    FloatTensor out;
+    out.shape = c.sizes().vec();
+    out.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    return out;
+}
+
+GenerateRequest video_request() {
+    GenerateRequest request;
+    request.prompt = "a photo of a cat";
+    request.negative_prompt = "";
+    request.steps = 4;
+    request.guidance = 7.5f;
+    request.width = 64;
+    request.height = 64;
+    request.frames = 8;
+    request.fps = 12;
+    request.init_latents = float_tensor(reference().at("pipeline.init_latents"));
+    return request;
+}
+
+}  // namespace
+
+TEST_CASE("text-to-video pipeline: every step, final latents, decoded frames (both layouts)") {
+    const TensorMap& ref = reference();
+    for (const std::string& path : {kAdapterDir, kOriginal}) {
+        INFO(path);
+        model()->set_motion_module(path, path == kOriginal ? 4 : 0);
+        CHECK(model()->info().motion_max_frames == 32);
+        PipelineTrace trace;
+        GenerateRequest request = video_request();
+        request.keep_final_latents = true;
+        int previews = 0;
+        request.on_preview = [&](int, const Image& preview) {
+            ++previews;
+            CHECK(preview.width == 8 * 32);  // contact strip: 8 frames of 32x32 in one row
+            CHECK(preview.height == 32);
+        };
+        const GenerateResult result = generate_traced(*model(), request, &trace);
+        REQUIRE(!result.cancelled);
+        CHECK(previews == 4);
+        CHECK(at::equal(trace.prompt_ids, ref.at("pipeline.prompt_ids")));
+        CHECK(at::equal(trace.negative_prompt_ids, ref.at("pipeline.negative_prompt_ids")));
+        CHECK(rel(trace.prompt_embeds, ref.at("pipeline.prompt_embeds")) < kTolerance);
+        REQUIRE(trace.timesteps.size() == 4);
+        double worst = 0;
+        for (int k = 0; k < 4; ++k) {
+            CHECK(trace.timesteps[k] == double(ref.at("pipeline.timesteps")[k].item<int64_t>()));
+            const double eu = rel(trace.unet_out[k], ref.at("pipeline.unet_out")[k]);
+            const double el = rel(trace.step_latents[k], ref.at("pipeline.step_latents")[k]);
+            MESSAGE("step " << k << ": unet_out rel L2 " << eu << ", step_latents " << el);
+            CHECK(eu < kTolerance);
+            CHECK(el < kTolerance);
+            worst = std::max({worst, eu, el});
+        }
+        const double ef = rel(trace.final_latents, ref.at("pipeline.final_latents"));
+        const double ed = rel(trace.vae_decoded, ref.at("pipeline.vae_decoded"));
+        const double ei = rel(trace.image, ref.at("pipeline.frames"));
+        MESSAGE("final_latents " << ef << ", vae_decoded " << ed << ", frames " << ei);
+        CHECK(ef < kTolerance);
+        CHECK(ed < kTolerance);
+        CHECK(ei < kTolerance);
+
+        // The public result: 8 frames of one clip, 8-bit = round(frames * 255) (+-1 for rounding at .5)
+        REQUIRE(result.frames == 8);
+        REQUIRE(result.images.size() == 8);
+        REQUIRE(result.params.size() == 8);
+        const at::Tensor want = (ref.at("pipeline.frames") * 255).round().permute({0, 2, 3, 1}).contiguous();
+        for (int f = 0; f < 8; ++f) {
+            const Image& im = result.images[size_t(f)];
+            REQUIRE(im.width == 64);
+            const at::Tensor got = at::from_blob(const_cast<uint8_t*>(im.pixels.data()), {64, 64, 3}, at::kByte).to(at::kFloat);
+            CHECK((got - want[f]).abs().max().item<float>() <= 1.0f);
+            CHECK(result.params[size_t(f)].frame_index == f);
+        }
+        CHECK(result.params[3].frames == 8);
+        CHECK(result.params[3].fps == 12.0f);
+        const std::string text = format_parameters(result.params[3]);
+        CHECK(text.find("Frames: 8, Frame: 3, FPS: 12") != std::string::npos);
+        const GenerationParams back = parse_parameters(text);
+        CHECK(back.frames == 8);
+        CHECK(back.frame_index == 3);
+        CHECK(back.motion_module == result.params[3].motion_module);
+        REQUIRE(result.final_latents);
+        CHECK(result.final_latents->shape == std::vector<int64_t>{1, 4, 8, 32, 32});
+    }
+}
+
+TEST_CASE("text-to-video: cancel, seeds, errors") {
+    model()->set_motion_module(kAdapterDir);
+    SUBCASE("cancel from on_progress after 2 steps; a cancelled token before the start") {
+        GenerateRequest request = video_request();
+        request.on_progress = [](int step, int) { return step < 2; };
+        CHECK(generate(*model(), request).cancelled);
+        CancelToken token;
+        token.cancel();
+        request.on_progress = nullptr;
+        request.cancel = &token;
+        CHECK(generate(*model(), request).cancelled);
+    }
+    SUBCASE("seeded noise: [B, C, F, h, w], clip b from seed + b") {
+        GenerateRequest request = video_request();
+        request.init_latents.reset();
+        request.steps = 1;
+        request.frames = 2;
+        request.batch = 2;
+        request.seed = 40;
+        request.keep_final_latents = true;
+        request.preview_interval = 0;
+        const GenerateResult two = generate(*model(), request);
+        CHECK(two.images.size() == 4);
+        CHECK(two.final_latents->shape == std::vector<int64_t>{2, 4, 2, 32, 32});
+        request.batch = 1;
+        request.seed = 41;
+        const GenerateResult one = generate(*model(), request);
+        CHECK(one.images[0].pixels == two.images[2].pixels);  // clip 1 of the batch = seed 41 alone
+        CHECK(one.params[1].seed == 41);
+    }
+    SUBCASE("errors") {
+        GenerateRequest request = video_request();
+        request.frames = 33;
+        CHECK(error_of([&] { generate(*model(), request); }).find("supports at most 32") != std::string::npos);
+        request.frames = 4;
+        const std::string e = error_of([&] { generate(*model(), request); });
+        MESSAGE(e);
+        CHECK(e.find("expected shape [1, 4, 4, 32, 32] (batch, latent channels, frames,") != std::string::npos);
+        model()->set_motion_module("");
+        CHECK(model()->info().motion_module.empty());
+        request.frames = 8;
+        CHECK(error_of([&] { generate(*model(), request); }).find("needs a motion module") != std::string::npos);
+        // An adapter that does not fit leaves the model as it was.
+        model()->set_motion_module(kAdapterDir);
+        CHECK(!error_of([&] { model()->set_motion_module(kFixtures + "/tiny-sd-a/unet/diffusion_pytorch_model.safetensors"); }).empty());
+        CHECK(model()->info().motion_module == kAdapterDir);
+    }
+    model()->set_motion_module("");
+}

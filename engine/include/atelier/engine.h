@@ -47,6 +47,9 @@ struct LoadOptions {
     std::string device = "auto";     // "auto" (CUDA if present, else CPU), "cpu", "cuda", "cuda:N"
     std::string precision = "auto";  // "auto" (float16 on GPU, float32 on CPU), "float32", "float16", "bfloat16"
     std::string config_path;         // optional LDM yaml / diffusers config for a single file
+    // Text-to-video: an AnimateDiff motion module, as by Model::set_motion_module after loading.
+    std::string motion_module;
+    int motion_module_heads = 0;
 };
 
 // What was found in a model file: printed by `atelier-cli inspect`.
@@ -64,6 +67,9 @@ struct ModelInfo {
     int text_hidden_size = 768;
     int64_t unet_parameters = 0, vae_parameters = 0, text_encoder_parameters = 0;
     std::vector<std::string> notes;  // human-readable details of what the loader inferred
+    std::string motion_module;       // path of the motion module in use (empty: images only)
+    int motion_max_frames = 0;       // the most frames it supports
+    int64_t motion_parameters = 0;
 };
 
 class Model {
@@ -74,6 +80,16 @@ public:
     Model& operator=(const Model&) = delete;
 
     const ModelInfo& info() const;
+
+    // Text-to-video (AnimateDiff, arXiv 2307.04725): motion modules inserted into the UNet, from a
+    // diffusers MotionAdapter folder (config.json + diffusion_pytorch_model.safetensors) or an original
+    // AnimateDiff .safetensors (mm_sd_v15 / v2 / v3 layouts; mid-block module optional, positional table
+    // stored or recomputed). `heads`: 0 = the folder's config.json, else 8 (shapes cannot tell);
+    // `per_frame_groupnorm`: the original AnimateDiff GroupNorm per frame instead of diffusers' over all
+    // frames. Throws atelier::Error naming the tensor and the expected vs found shape when the module
+    // does not fit this model (the model is then unchanged). An empty path removes the module.
+    // Not while a generate() call runs on this model.
+    void set_motion_module(const std::string& path, int heads = 0, bool per_frame_groupnorm = false);
 
     struct Impl;
     Impl& impl() { return *impl_; }  // engine-internal
@@ -112,17 +128,27 @@ struct GenerateRequest {
     int batch = 1;
     int clip_skip = 1;                 // 2: use the penultimate text-encoder layer
 
+    // Text-to-video (needs a motion module on the Model): 0 or 1 makes images; 2..ModelInfo::
+    // motion_max_frames (AnimateDiff: 8..32, trained at 16) makes `batch` clips of that many frames, as
+    // diffusers' AnimateDiffPipeline does (the scheduler config is used as is, without the SD pipeline's
+    // steps_offset / clip_sample rewrites; guidance over the whole [B, C, F, h, w] video; the VAE decodes
+    // one frame at a time). No init_image for videos. `fps` is only recorded (playback, GIF export).
+    int frames = 0;
+    float fps = 8.0f;
+
     // img2img: start from this picture, noised to `strength` of the schedule.
     std::optional<Image> init_image;
     float strength = 0.75f;
-    // Exactly diffusers' `latents=` argument ([B, C, H/f, W/f]); scaled by init_noise_sigma.
+    // Exactly diffusers' `latents=` argument ([B, C, H/f, W/f]; videos [B, C, F, H/f, W/f]); scaled by
+    // init_noise_sigma.
     std::optional<FloatTensor> init_latents;
     bool keep_final_latents = false;   // fill GenerateResult::final_latents (before VAE decode)
 
     // Live previews: every `preview_interval` steps, an RGB picture of the current x0 estimate
     // (a cheap latent-to-RGB projection, or a full VAE decode if `preview_full_decode`). The preview shows
     // image 0 of the batch; projections are at latent size (W/f x H/f), full decodes at W x H. `step` counts
-    // the steps run (1..total, as on_progress).
+    // the steps run (1..total, as on_progress). Videos: a contact strip of all frames of clip 0, frame f at
+    // row f / 8, column f % 8 (min(frames, 8) columns, no gaps), each frame at the size above.
     int preview_interval = 1;          // 0: no previews
     bool preview_full_decode = false;
 
@@ -149,14 +175,19 @@ struct GenerationParams {
     int clip_skip = 1;
     float strength = 1.0f;
     std::string model_id, model_name;
+    int frames = 0;       // > 1: the image is frame `frame_index` of a clip of that many frames
+    int frame_index = 0;
+    float fps = 0;
+    std::string motion_module;  // file or folder name of the motion module
 };
 
 struct GenerateResult {
-    std::vector<Image> images;
+    std::vector<Image> images;             // videos: frame f of clip b is images[b * frames + f]
     std::vector<GenerationParams> params;  // one per image (seed differs)
+    int frames = 1;                        // frames per clip (1: images)
     bool cancelled = false;                // true: stopped early, `images` is empty
     double duration_ms = 0;
-    std::optional<FloatTensor> final_latents;
+    std::optional<FloatTensor> final_latents;  // [B, C, h, w]; videos [B, C, F, h, w]
 };
 
 GenerateResult generate(Model& model, const GenerateRequest& request);

@@ -134,6 +134,13 @@ std::string format_parameters(const GenerationParams& params) {
     if (params.clip_skip > 1) fields.emplace_back("Clip skip", std::to_string(params.clip_skip));
     // Not a webui field (webui keeps unknown fields): our diffusers-style timestep spacing.
     if (!params.timestep_spacing.empty()) fields.emplace_back("Timestep spacing", params.timestep_spacing);
+    // Video frames (AnimateDiff webui extensions write similar fields; ours are plain).
+    if (params.frames > 1) {
+        fields.emplace_back("Frames", std::to_string(params.frames));
+        fields.emplace_back("Frame", std::to_string(params.frame_index));
+        fields.emplace_back("FPS", format_number(params.fps));
+        if (!params.motion_module.empty()) fields.emplace_back("Motion module", quote(params.motion_module));
+    }
 
     std::string line;
     for (const auto& [key, value] : fields) line += (line.empty() ? "" : ", ") + key + ": " + value;
@@ -194,6 +201,14 @@ GenerationParams parse_parameters(const std::string& text) {
             params.clip_skip = parse_int<int>(key, value);
         } else if (key == "Timestep spacing") {
             params.timestep_spacing = value;
+        } else if (key == "Frames") {
+            params.frames = parse_int<int>(key, value);
+        } else if (key == "Frame") {
+            params.frame_index = parse_int<int>(key, value);
+        } else if (key == "FPS") {
+            params.fps = parse_float(key, value);
+        } else if (key == "Motion module") {
+            params.motion_module = value;
         }
     }
 

@@ -357,7 +357,9 @@ std::shared_ptr<Model> Model::load(const LoadOptions& options) {
     }
     impl->info.path = options.path;
     impl->name = stem_name(path);
-    return std::shared_ptr<Model>(new Model(std::move(impl)));
+    std::shared_ptr<Model> model(new Model(std::move(impl)));
+    if (!options.motion_module.empty()) model->set_motion_module(options.motion_module, options.motion_module_heads);
+    return model;
 }
 
 }  // namespace atelier

@@ -8,11 +8,13 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 
 #include "atelier/error.h"
 #include "personalize/apply.h"
 #include "runtime/model_impl.h"
 #include "sampling/scheduler.h"
+#include "sampling/video.h"
 
 namespace atelier {
 namespace {
@@ -133,6 +135,7 @@ GenerateResult generate_traced(Model& model, const GenerateRequest& request, Pip
         throw Error("generate: clip_skip must be in 1.." + std::to_string(m.text_encoder->config().num_hidden_layers) +
                     ", got " + std::to_string(request.clip_skip));
     }
+    const int64_t frames = video_frames_of(m, request);  // 0: images; else AnimateDiff clips (sampling/video.h)
     if (request.init_image && request.init_latents) {
         throw Error("generate: give either an init image (img2img) or init latents, not both");
     }
@@ -161,9 +164,12 @@ GenerateResult generate_traced(Model& model, const GenerateRequest& request, Pip
 
     // ---- 2. scheduler: the model's config with StableDiffusionPipeline.__init__'s rewrites
     // (steps_offset -> 1, clip_sample -> false), then the request's sampler and spacing.
+    // AnimateDiffPipeline (videos) uses the config as is.
     SchedulerConfig scheduler_config = m.scheduler_config;
-    scheduler_config.steps_offset = 1;
-    scheduler_config.clip_sample = false;
+    if (frames == 0) {
+        scheduler_config.steps_offset = 1;
+        scheduler_config.clip_sample = false;
+    }
     if (!request.timestep_spacing.empty()) scheduler_config.timestep_spacing = request.timestep_spacing;
     const std::string sampler = request.sampler.empty() ? info.default_sampler : request.sampler;
     std::unique_ptr<Scheduler> scheduler = make_scheduler(sampler, scheduler_config);
@@ -207,7 +213,10 @@ GenerateResult generate_traced(Model& model, const GenerateRequest& request, Pip
     auto draw = [&](int64_t i, at::IntArrayRef shape) {
         return at::randn(shape, generators[static_cast<size_t>(i)], at::TensorOptions().dtype(at::kFloat)).to(m.device);
     };
-    const std::vector<int64_t> latent_shape = {batch, channels, lh, lw};
+    std::vector<int64_t> latent_shape = {batch, channels, lh, lw};
+    if (frames) latent_shape.insert(latent_shape.begin() + 2, frames);  // videos: [B, C, F, h, w]
+    std::vector<int64_t> row_shape = latent_shape;
+    row_shape[0] = 1;
     at::Tensor latents;
     if (img2img) {
         // prepare_latents (img2img): x0 = vae.encode(image).sample(generator) * scaling_factor, then
@@ -232,13 +241,14 @@ GenerateResult generate_traced(Model& model, const GenerateRequest& request, Pip
         latents = from_float_tensor(*request.init_latents, "init_latents").to(m.device);
         if (latents.sizes().vec() != latent_shape) {
             throw Error("init_latents: expected shape " + shape_text(latent_shape) + " (batch, latent channels, " +
+                        (frames ? "frames, " : "") +
                         "height/" + std::to_string(vae_f) + ", width/" + std::to_string(vae_f) + "), found " +
                         shape_text(latents.sizes()));
         }
         latents = latents * scheduler->init_noise_sigma();
     } else {
         std::vector<at::Tensor> rows;
-        for (int64_t i = 0; i < batch; ++i) rows.push_back(draw(i, {1, channels, lh, lw}));
+        for (int64_t i = 0; i < batch; ++i) rows.push_back(draw(i, row_shape));
         latents = at::cat(rows, 0) * scheduler->init_noise_sigma();
     }
     NoiseSource noise(generators);
@@ -275,7 +285,9 @@ GenerateResult generate_traced(Model& model, const GenerateRequest& request, Pip
         }
         if (request.on_preview && request.preview_interval > 0 && done % request.preview_interval == 0) {
             at::Tensor rgb;
-            if (request.preview_full_decode || channels != 4) {
+            if (frames) {
+                rgb = video_preview_strip(m, step.pred_original, request.preview_full_decode);
+            } else if (request.preview_full_decode || channels != 4) {
                 const at::Tensor decoded = m.vae->decode((step.pred_original.slice(0, 0, 1) / scaling).to(m.dtype));
                 rgb = (decoded.to(at::kFloat) / 2.0 + 0.5).clamp(0.0, 1.0);
             } else {
@@ -288,8 +300,13 @@ GenerateResult generate_traced(Model& model, const GenerateRequest& request, Pip
     if (stop_requested()) return finish_cancelled();
 
     // ---- 6. decode: image = clamp(vae.decode(latents / scaling_factor) / 2 + 0.5, 0, 1), one image at a time
+    // Videos: frame by frame, [B*F, 3, H, W].
     std::vector<at::Tensor> decoded_rows;
-    for (int64_t i = 0; i < batch; ++i) {
+    if (frames) {
+        decoded_rows.push_back(decode_video(m, latents, [&] { return !stop_requested(); }));
+        if (!decoded_rows.back().defined()) return finish_cancelled();
+    }
+    for (int64_t i = 0; i < (frames ? 0 : batch); ++i) {
         const at::Tensor z = (latents.slice(0, i, i + 1) / scaling).to(m.dtype);
         const bool large = lh * lw > 128 * 128;  // beyond 1024x1024 pixels: bounded memory, near-exact
         decoded_rows.push_back((large ? m.vae->decode_tiled(z) : m.vae->decode(z)).to(at::kFloat));
@@ -302,7 +319,9 @@ GenerateResult generate_traced(Model& model, const GenerateRequest& request, Pip
         trace->image = cpu_float(image01);
     }
     result.images = tensor_to_images(image01);
-    for (int64_t i = 0; i < batch; ++i) {
+    result.frames = frames ? int(frames) : 1;
+    for (int64_t n = 0; n < batch * result.frames; ++n) {
+        const int64_t i = n / result.frames;
         GenerationParams p;
         p.prompt = request.prompt;
         p.negative_prompt = request.negative_prompt;
@@ -317,6 +336,13 @@ GenerateResult generate_traced(Model& model, const GenerateRequest& request, Pip
         p.strength = img2img ? request.strength : 1.0f;
         p.model_id = info.id;
         p.model_name = m.name;
+        if (frames) {
+            p.frames = int(frames);
+            p.frame_index = int(n % frames);
+            p.fps = request.fps;
+            const std::filesystem::path mm(info.motion_module);
+            p.motion_module = (mm.filename().empty() ? mm.parent_path() : mm).filename().string();
+        }
         result.params.push_back(std::move(p));
     }
     if (request.keep_final_latents) result.final_latents = to_float_tensor(latents);
