@@ -7,6 +7,8 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
+#include <QFileInfo>
+#include <QMenu>
 #include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
@@ -40,12 +42,21 @@ ComparePage::ComparePage(QWidget* parent) : QWidget(parent) {
     queueBox_->setFocusPolicy(Qt::ClickFocus);
     connect(queueBox_, qOverload<int>(&QComboBox::activated), this,
             [this](int index) { selectQueue(queueBox_->itemData(index).toLongLong()); });
-    auto* importButton = new QPushButton(tr("Import folder…"));
+    auto* importButton = new QPushButton(tr("Import…"));
     importButton->setFocusPolicy(Qt::ClickFocus);
-    connect(importButton, &QPushButton::clicked, this, [this] {
+    auto* importMenu = new QMenu(importButton);
+    importMenu->addAction(tr("Folder of images (consecutive files form a pair)…"), this, [this] {
         const QString folder = QFileDialog::getExistingDirectory(this, tr("Folder of images to pair"));
         if (!folder.isEmpty()) importFolder(folder);
     });
+    importMenu->addAction(tr("Bundle, Pick-a-Pic or Label Studio file…"), this, [this] {
+        const QString path = QFileDialog::getOpenFileName(this, tr("Judgements to import"), QString(),
+                                                          tr("Judgements (*.tar *.jsonl *.csv *.json)"));
+        QStringList issues;
+        if (!path.isEmpty() && !importFile(path, &issues))
+            QMessageBox::warning(this, tr("Nothing was imported"), issues.join(QLatin1Char('\n')));
+    });
+    importButton->setMenu(importMenu);
     auto* exportButton = new QPushButton(tr("Export…"));
     exportButton->setFocusPolicy(Qt::ClickFocus);
     connect(exportButton, &QPushButton::clicked, this, &ComparePage::exportQueue);
@@ -300,6 +311,46 @@ int64_t ComparePage::createQueueFromImages(const QString& name, const QVector<QI
         QMessageBox::warning(this, tr("Could not create the queue"), QString::fromStdString(e.what()));
         return 0;
     }
+}
+
+int64_t ComparePage::createQueueFromPairs(const QString& name, const QVector<QPair<QImage, QImage>>& pairs,
+                                          const QString& prompt) {
+    if (!store_ || pairs.isEmpty()) return 0;
+    try {
+        std::vector<atelier::QueuePairInput> inputs;
+        for (const auto& pair : pairs) {
+            const int64_t a = store_->import_asset(fromQImage(pair.first), "generated").id;
+            const int64_t b = store_->import_asset(fromQImage(pair.second), "generated").id;
+            if (a != b) inputs.push_back({a, b, prompt.toStdString(), {}});
+        }
+        if (inputs.empty()) return 0;
+        const int64_t queue = store_->create_queue(name.toStdString(), annotatorId_, inputs, 1);
+        refreshQueues();
+        selectQueue(queue);
+        return queue;
+    } catch (const std::exception& e) {
+        QMessageBox::warning(this, tr("Could not create the queue"), QString::fromStdString(e.what()));
+        return 0;
+    }
+}
+
+bool ComparePage::importFile(const QString& path, QStringList* issues) {
+    if (!store_) return false;
+    atelier::ImportOptions options;
+    options.path = path.toStdString();
+    options.annotator_id = annotatorId_;
+    options.queue_name = QFileInfo(path).completeBaseName().toStdString();
+    const atelier::ImportReport report = store_->import_data(options);
+    if (!report.ok) {
+        if (issues)
+            for (const atelier::ImportIssue& issue : report.issues)
+                *issues << QStringLiteral("%1:%2 %3: %4").arg(QString::fromStdString(issue.file)).arg(issue.line)
+                               .arg(QString::fromStdString(issue.field), QString::fromStdString(issue.message));
+        return false;
+    }
+    refreshQueues();
+    Q_EMIT statusMessage(tr("Imported %1 judgements and %2 pairs").arg(report.comparisons).arg(report.queue_items));
+    return true;
 }
 
 int64_t ComparePage::importFolder(const QString& folder) {

@@ -32,7 +32,11 @@ public:
 
     // New queues: every pair of the given images (a generation batch), or images paired from a folder.
     int64_t createQueueFromImages(const QString& name, const QVector<QImage>& images, const QString& prompt);
+    // A queue of given pairs (e.g. the same seeds under two prompts: left = A, right = B).
+    int64_t createQueueFromPairs(const QString& name, const QVector<QPair<QImage, QImage>>& pairs, const QString& prompt);
     int64_t importFolder(const QString& folder);
+    // A bundle, Pick-a-Pic CSV/JSONL or Label Studio JSON: all or nothing; returns false with the issues.
+    bool importFile(const QString& path, QStringList* issues = nullptr);
 
 public Q_SLOTS:
     void choose(atelier::Choice choice);

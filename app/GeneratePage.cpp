@@ -13,6 +13,8 @@
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QHBoxLayout>
+#include <QInputDialog>
+#include <QLineEdit>
 #include <QLabel>
 #include <QMessageBox>
 #include <QMimeData>
@@ -71,7 +73,7 @@ GeneratePage::GeneratePage(JobRunner* runner, QWidget* parent) : QWidget(parent)
     connect(runner_, &JobRunner::busyChanged, this, &GeneratePage::onBusyChanged);
     connect(runner_, &JobRunner::progress, this, &GeneratePage::onProgress);
     connect(runner_, &JobRunner::preview, this, [this](quint64 ticket, int step, const QImage& image) {
-        if (ticket != ticket_) return;
+        if (!isMine(ticket)) return;
         ++previewsReceived_;
         liveView_->setImage(image);
         PreviewView::Hud hud = liveView_->hud();
@@ -80,12 +82,12 @@ GeneratePage::GeneratePage(JobRunner* runner, QWidget* parent) : QWidget(parent)
     });
     connect(runner_, &JobRunner::generated, this, &GeneratePage::onGenerated);
     connect(runner_, &JobRunner::generationFailed, this, [this](quint64 ticket, const QString& message) {
-        if (ticket != ticket_) return;
+        if (!isMine(ticket)) return;
         eta_->setText(tr("Failed"));
         QMessageBox::warning(this, tr("Generation failed"), message);
     });
     connect(runner_, &JobRunner::generationCancelled, this, [this](quint64 ticket) {
-        if (ticket != ticket_) return;
+        if (!isMine(ticket)) return;
         eta_->setText(tr("Cancelled"));
         Q_EMIT statusMessage(tr("Generation cancelled"));
     });
@@ -222,6 +224,17 @@ QWidget* GeneratePage::buildControls() {
     buttons->addWidget(generateButton_, 2);
     buttons->addWidget(cancelButton_, 1);
     layout->addLayout(buttons);
+    auto* comparePrompts = new QPushButton(tr("Compare with another prompt…"));
+    comparePrompts->setObjectName(QStringLiteral("comparePrompts"));
+    comparePrompts->setToolTip(tr("Same seeds, two prompts: the pairs go to Compare"));
+    connect(comparePrompts, &QPushButton::clicked, this, [this] {
+        bool ok = false;
+        const QString other = QInputDialog::getText(this, tr("Compare two prompts"),
+                                                    tr("Prompt B (A is the current prompt):"), QLineEdit::Normal,
+                                                    prompt_->toPlainText(), &ok);
+        if (ok && !other.trimmed().isEmpty()) comparePrompts(other.trimmed());
+    });
+    layout->addWidget(comparePrompts);
 
     progress_ = new QProgressBar;
     progress_->setObjectName(QStringLiteral("progress"));
@@ -354,7 +367,28 @@ void GeneratePage::startGeneration() {
     ticket_ = runner_->generate(request);
 }
 
-void GeneratePage::cancelGeneration() { runner_->cancel(ticket_); }
+void GeneratePage::cancelGeneration() {
+    runner_->cancel(ticket_);
+    runner_->cancel(promptATicket_);
+    runner_->cancel(promptBTicket_);
+}
+
+void GeneratePage::comparePrompts(const QString& otherPrompt) {
+    if (!runner_->hasModel() || runner_->isBusy()) return;
+    atelier::GenerateRequest a = currentRequest();
+    if (a.batch < 2) a.batch = 4;  // a single pair says little
+    atelier::GenerateRequest b = a;
+    EffectivePrompt effectiveB{otherPrompt, negative_->toPlainText(), {}};
+    if (rules_) effectiveB = rules_(effectiveB.prompt, effectiveB.negativePrompt);
+    b.prompt = effectiveB.prompt.toStdString();
+    b.negative_prompt = effectiveB.negativePrompt.toStdString();
+    promptAImages_.clear();
+    promptBImages_.clear();
+    promptPairLabel_ = tr("A: %1  |  B: %2").arg(prompt_->toPlainText().trimmed(), otherPrompt);
+    eta_->setText(tr("Generating both prompts…"));
+    promptATicket_ = runner_->generate(a);
+    promptBTicket_ = runner_->generate(b);
+}
 
 void GeneratePage::onBusyChanged(bool busy) {
     generateButton_->setEnabled(!busy);
@@ -362,7 +396,7 @@ void GeneratePage::onBusyChanged(bool busy) {
 }
 
 void GeneratePage::onProgress(quint64 ticket, int step, int total, double etaSeconds) {
-    if (ticket != ticket_) return;
+    if (!isMine(ticket)) return;
     progress_->setRange(0, total);
     progress_->setValue(step);
     eta_->setText(formatEta(etaSeconds));
@@ -375,6 +409,18 @@ void GeneratePage::onProgress(quint64 ticket, int step, int total, double etaSec
 }
 
 void GeneratePage::onGenerated(quint64 ticket, const QVector<GeneratedImage>& images) {
+    if (ticket && (ticket == promptATicket_ || ticket == promptBTicket_)) {
+        QVector<QImage>& target = ticket == promptATicket_ ? promptAImages_ : promptBImages_;
+        for (const GeneratedImage& g : images) target.push_back(g.image);
+        if (!promptAImages_.isEmpty() && promptAImages_.size() == promptBImages_.size()) {
+            QVector<QPair<QImage, QImage>> pairs;
+            for (int i = 0; i < promptAImages_.size(); ++i) pairs.push_back({promptAImages_[i], promptBImages_[i]});
+            promptATicket_ = promptBTicket_ = 0;
+            eta_->setText(tr("Both prompts done"));
+            Q_EMIT sendPairsToCompare(pairs, promptPairLabel_);
+        }
+        return;
+    }
     if (ticket != ticket_ || images.isEmpty()) return;
     eta_->setText(tr("Done in %1 s").arg(images.front().durationMs / 1000.0, 0, 'f', 2));
     liveView_->setImage(images.front().image);

@@ -50,10 +50,15 @@ public:
 
 public Q_SLOTS:
     void startGeneration();
+    // Generates the batch under the current prompt and under `otherPrompt` with the same seeds,
+    // then sends the pairs to Compare.
+    void comparePrompts(const QString& otherPrompt);
     void cancelGeneration();
 
 Q_SIGNALS:
     void sendToCompare(const QImage& left, const QImage& right, const QString& prompt);
+    // The same seeds under two prompts, pair by pair (left: the current prompt, right: the other).
+    void sendPairsToCompare(const QVector<QPair<QImage, QImage>>& pairs, const QString& prompt);
     void imagesGenerated(const QVector<GeneratedImage>& images, const QString& effectivePrompt);
     void statusMessage(const QString& message);
 
@@ -67,9 +72,15 @@ private:
     void onProgress(quint64 ticket, int step, int total, double etaSeconds);
     void onGenerated(quint64 ticket, const QVector<GeneratedImage>& images);
     void updateAppliedRules();
+    bool isMine(quint64 ticket) const {
+        return ticket && (ticket == ticket_ || ticket == promptATicket_ || ticket == promptBTicket_);
+    }
 
     JobRunner* runner_;
     quint64 ticket_ = 0;  // the job this page started last
+    quint64 promptATicket_ = 0, promptBTicket_ = 0;
+    QVector<QImage> promptAImages_, promptBImages_;
+    QString promptPairLabel_;
     QPlainTextEdit* prompt_ = nullptr;
     QPlainTextEdit* negative_ = nullptr;
     QComboBox* sampler_ = nullptr;

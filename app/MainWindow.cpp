@@ -128,6 +128,11 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
                 const QString name = tr("Picks %1").arg(QDateTime::currentDateTime().toString(QStringLiteral("MMM d hh:mm")));
                 if (comparePage_->createQueueFromImages(name, {a, b}, prompt)) showWorkspace(Compare);
             });
+    connect(generatePage_, &GeneratePage::sendPairsToCompare, this,
+            [this](const QVector<QPair<QImage, QImage>>& pairs, const QString& prompt) {
+                const QString name = tr("Prompts %1").arg(QDateTime::currentDateTime().toString(QStringLiteral("MMM d hh:mm")));
+                if (comparePage_->createQueueFromPairs(name, pairs, prompt)) showWorkspace(Compare);
+            });
     connect(conceptsPage_, &ConceptsPage::conceptsChanged, this,
             [this] { generatePage_->setConceptTokens(conceptsPage_->triggerTokens()); });
     // The Generate page re-reads the active rules whenever the memory changes.

@@ -1,4 +1,5 @@
 // atelier-cli inspect | generate: what a model file holds, and text-to-image / img2img from the shell.
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -6,6 +7,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include "atelier/error.h"
 #include "atelier/image.h"
 #include "atelier/system.h"
+#include "atelier/video.h"
 #include "commands.h"
 
 namespace fs = std::filesystem;
@@ -93,7 +96,51 @@ struct GenerateOptions {
     std::string init_image, init_latents, save_latents, preview_dir, from_png, output;
     int preview_interval = 1;
     bool quiet = false;
+    int frames = 0, motion_heads = 0;
+    float fps = 8.0f;
+    std::string motion_module, frames_dir;
 };
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Clips: OUT.gif (one per clip, OUT-1.gif ... for a batch) and/or PNG frames in a folder (DIR/frame-000.png;
+// DIR/clip-1/... for a batch). Returns the paths written.
+std::vector<std::string> write_clips(const GenerateResult& result, const std::string& output,
+                                     const std::string& frames_dir, float fps) {
+    std::vector<std::string> written;
+    const int per_clip = result.frames, clips = int(result.images.size()) / std::max(per_clip, 1);
+    std::error_code ec;
+    const bool output_is_dir = !output.empty() && (ends_with(output, "/") || fs::is_directory(output, ec));
+    std::string lower = output;
+    for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (!output.empty() && !output_is_dir) {
+        if (ends_with(lower, ".mp4") || ends_with(lower, ".webm"))
+            throw Error(output + ": MP4/WebM export needs FFmpeg's libraries, which this build does not use; "
+                        "write a .gif or a frames folder (-o DIR/)");
+        if (!ends_with(lower, ".gif"))
+            throw Error(output + ": a clip is written as .gif or as PNG frames in a folder (-o DIR/ or --frames-dir)");
+    }
+    for (int b = 0; b < clips; ++b) {
+        const auto first = result.images.begin() + long(b) * per_clip;
+        const std::vector<Image> clip(first, first + per_clip);
+        const std::map<std::string, std::string> text = {{"parameters", format_parameters(result.params[size_t(b) * per_clip])}};
+        for (const std::string& dir : {output_is_dir ? output : std::string(), frames_dir}) {
+            if (dir.empty()) continue;
+            const std::string clip_dir = clips == 1 ? dir : (fs::path(dir) / ("clip-" + std::to_string(b))).string();
+            for (const std::string& path : write_png_frames(clip_dir, clip, text)) written.push_back(path);
+        }
+        if (!output.empty() && !output_is_dir) {
+            GifOptions gif;
+            gif.fps = fps;
+            const std::string path = numbered(output, b, clips);
+            write_gif(path, clip, gif);
+            written.push_back(path);
+        }
+    }
+    return written;
+}
 
 }  // namespace
 
@@ -132,14 +179,19 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
     CLI::Option* clip_skip = gen->add_option("--clip-skip", o->clip_skip, "2: the penultimate text-encoder layer");
     gen->add_option("--init-image", o->init_image, "img2img: start from this picture");
     CLI::Option* strength = gen->add_option("--strength", o->strength, "img2img strength in (0, 1] (default 0.75)");
-    gen->add_option("--init-latents", o->init_latents, "safetensors with one tensor [B, C, H/f, W/f], used as diffusers' latents=");
+    gen->add_option("--init-latents", o->init_latents, "safetensors with one tensor [B, C, H/f, W/f] (clips: [B, C, F, H/f, W/f]), used as diffusers' latents=");
     gen->add_option("--save-latents", o->save_latents, "write the final latents (before decoding) as tensor \"latents\"");
     gen->add_option("--device", o->device, "auto, cpu, cuda, cuda:N");
     gen->add_option("--precision", o->precision, "auto, float32, float16, bfloat16");
     gen->add_option("--preview-dir", o->preview_dir, "write the live previews there (preview-STEP.png)");
     gen->add_option("--preview-interval", o->preview_interval, "steps between previews (default 1)");
     gen->add_option("--from-png", o->from_png, "take the parameters of a PNG made by Atelier or A1111 (flags override)");
-    gen->add_option("-o,--output", o->output, "output PNG")->required();
+    CLI::Option* frames = gen->add_option("--frames", o->frames, "text-to-video: frames per clip (2..32 with AnimateDiff; needs --motion-module)");
+    gen->add_option("--motion-module", o->motion_module, "AnimateDiff motion module: diffusers MotionAdapter folder or original .safetensors");
+    gen->add_option("--motion-heads", o->motion_heads, "attention heads of an original-layout motion module (default: config.json, else 8)");
+    CLI::Option* fps = gen->add_option("--fps", o->fps, "frames per second of the GIF (default 8)");
+    gen->add_option("--frames-dir", o->frames_dir, "also write every frame as PNG there (frame-000.png, ...)");
+    gen->add_option("-o,--output", o->output, "output PNG; for clips OUT.gif or a folder DIR/ for PNG frames")->required();
     gen->add_flag("-q,--quiet", o->quiet, "no progress bar");
 
     gen->callback([=, &global] {
@@ -163,6 +215,10 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
             request.height = p.height;
             request.clip_skip = p.clip_skip;
             if (p.strength < 1.0f) request.strength = p.strength;
+            if (p.frames > 1) {
+                request.frames = p.frames;
+                request.fps = p.fps > 0 ? p.fps : request.fps;
+            }
         }
         auto given = [](CLI::Option* opt) { return opt->count() > 0; };
         if (given(prompt) || o->from_png.empty()) request.prompt = o->prompt;
@@ -176,6 +232,8 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
         if (given(height)) request.height = o->height;
         if (given(clip_skip)) request.clip_skip = o->clip_skip;
         if (given(strength)) request.strength = o->strength;
+        if (given(frames)) request.frames = o->frames;
+        if (given(fps)) request.fps = o->fps;
         request.batch = o->batch;
         if (!o->init_image.empty()) request.init_image = read_image(o->init_image, 3);
         if (!o->init_latents.empty()) request.init_latents = read_tensor_file(o->init_latents);
@@ -187,6 +245,8 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
         load.config_path = o->config;
         load.device = o->device;
         load.precision = o->precision;
+        load.motion_module = o->motion_module;
+        load.motion_module_heads = o->motion_heads;
         const std::shared_ptr<Model> model = Model::load(load);
 
         ProgressBar bar(!o->quiet);
@@ -216,6 +276,16 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
             std::exit(130);  // the shell's code for "stopped by SIGINT"
         }
         const int count = static_cast<int>(result.images.size());
+        if (result.frames > 1) {
+            for (const std::string& path : write_clips(result, o->output, o->frames_dir, request.fps)) std::cout << path << "\n";
+            if (result.final_latents) write_tensor_file(o->save_latents, "latents", *result.final_latents);
+            if (!o->quiet) {
+                std::cerr << count / result.frames << " clip(s) of " << result.frames << " frames in " << std::fixed
+                          << std::setprecision(0) << result.duration_ms << " ms (" << model->info().device << ", "
+                          << compute_threads() << " threads)\n";
+            }
+            return;
+        }
         for (int i = 0; i < count; ++i) {
             const std::string path = numbered(o->output, i, count);
             write_png(path, result.images[i], {{"parameters", format_parameters(result.params[i])}});

@@ -43,7 +43,10 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
     cmd->add_flag("--resume", request->resume, "continue from OUT/checkpoints");
     cmd->callback([request, &global] {
         TrainBaseRequest r = *request;
-        r.threads = global.threads > 0 ? global.threads : 2;
+        // One thread unless asked: the shipped model was trained so (thread count changes float reduction
+        // order, so the same seed reproduces it only with the same count), and on a busy 2-core machine two
+        // OpenMP threads spin-wait for each other (a VAE step took 7.5 s with 2 threads, 0.9 s with 1).
+        r.threads = global.threads > 0 ? global.threads : 1;
         r.cancel = &g_train_cancel;
         auto last_print = std::chrono::steady_clock::now() - std::chrono::seconds(10);
         std::string last_phase;

@@ -74,4 +74,4 @@ private Q_SLOTS:
 };
 
 QTEST_MAIN(TestConcepts)
-#include "test_concepts.moc"
+#include "test_conceptspage.moc"
