@@ -224,17 +224,17 @@ QWidget* GeneratePage::buildControls() {
     buttons->addWidget(generateButton_, 2);
     buttons->addWidget(cancelButton_, 1);
     layout->addLayout(buttons);
-    auto* comparePrompts = new QPushButton(tr("Compare with another prompt…"));
-    comparePrompts->setObjectName(QStringLiteral("comparePrompts"));
-    comparePrompts->setToolTip(tr("Same seeds, two prompts: the pairs go to Compare"));
-    connect(comparePrompts, &QPushButton::clicked, this, [this] {
+    auto* comparePromptsButton = new QPushButton(tr("Compare with another prompt…"));
+    comparePromptsButton->setObjectName(QStringLiteral("comparePrompts"));
+    comparePromptsButton->setToolTip(tr("Same seeds, two prompts: the pairs go to Compare"));
+    connect(comparePromptsButton, &QPushButton::clicked, this, [this] {
         bool ok = false;
         const QString other = QInputDialog::getText(this, tr("Compare two prompts"),
                                                     tr("Prompt B (A is the current prompt):"), QLineEdit::Normal,
                                                     prompt_->toPlainText(), &ok);
         if (ok && !other.trimmed().isEmpty()) comparePrompts(other.trimmed());
     });
-    layout->addWidget(comparePrompts);
+    layout->addWidget(comparePromptsButton);
 
     progress_ = new QProgressBar;
     progress_->setObjectName(QStringLiteral("progress"));
