@@ -39,7 +39,7 @@ struct TrainConceptProgress {
 
 struct TrainConceptRequest {
     std::string method = "textual_inversion";  // "textual_inversion" (or "ti"), "lora", "rank1"
-    std::vector<Image> images;                 // resized and centre-cropped to the model's default size
+    std::vector<Image> images;                 // centre-cropped and resized to width x height
     std::string token;                         // the new word, e.g. "<my-mug>"
     std::string class_word;                    // e.g. "mug": initialises TI / rank-1, the key lock of rank-1
     int64_t steps = 0;                         // 0: the method's default (TI 400, LoRA 300, rank-1 300)
@@ -49,6 +49,7 @@ struct TrainConceptRequest {
     int rank = 4;                              // LoRA rank
     float alpha = 0;                           // LoRA alpha; 0: = rank
     bool flip = true;                          // also train on mirrored pictures
+    int width = 0, height = 0;                 // training size (multiples of 8); 0: the model's default
     float gate_bias = 0.75f, gate_temperature = 0.1f;  // rank-1 gate during training (stored as defaults)
     std::vector<std::string> prompt_templates; // "{}" is the token; empty: "a {}", "a photo of a {}", ...
     uint64_t seed = 1;                         // same seed, images and settings: same artifact

@@ -90,7 +90,8 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
     {
         at::NoGradGuard no_grad;
         for (const Image& image : request.images) {
-            const at::Tensor x = fit_image(image, m.info.default_width, m.info.default_height);
+            const at::Tensor x = fit_image(image, request.width > 0 ? request.width : m.info.default_width,
+                                           request.height > 0 ? request.height : m.info.default_height);
             for (const at::Tensor& px : request.flip ? std::vector<at::Tensor>{x, x.flip({3})} : std::vector<at::Tensor>{x}) {
                 auto [mean, logvar] = m.vae->encode(px.to(device, m.dtype));
                 means.push_back(mean.to(at::kFloat));
@@ -158,7 +159,7 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
         }
         const std::string suffix = ".attn2.to_v";
         if (method == "rank1" && name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-            cross_attentions.push_back(name.substr(0, name.size() - 6));
+            cross_attentions.push_back(name.substr(0, name.size() - 5));  // drop ".to_v"
     }
 
     // ---- text encoding with the trainable rows in place of the new ids

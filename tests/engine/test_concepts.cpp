@@ -1,0 +1,290 @@
+// labels: fast
+// Concepts on the TINY-A fixture: LoRA files in kohya and PEFT keys give the same images, strength 0 is the
+// base model, merging equals the run-time delta, textual-inversion files round-trip in both formats, a few
+// TI / LoRA / rank-1 training steps lower the diffusion loss (deterministic by seed, resumable), bad files
+// give errors naming the key.
+// ATen before doctest: libtorch's glog defines its own CHECK macro, which must not replace doctest's.
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "atelier/concepts.h"
+#include "atelier/engine.h"
+#include "atelier/error.h"
+#include "atelier/world.h"
+#include "personalize/embeddings.h"
+#include "personalize/lora.h"
+#include "runtime/model_impl.h"
+#include "runtime/tensors.h"
+
+namespace fs = std::filesystem;
+using namespace atelier;
+
+namespace {
+
+const std::string kModel = std::string(ATELIER_FIXTURES_DIR) + "/tiny-sd-a";
+
+std::shared_ptr<Model> load_model() {
+    LoadOptions options;
+    options.path = kModel;
+    options.device = "cpu";
+    return Model::load(options);
+}
+
+fs::path temp_dir() {
+    static const fs::path dir = [] {
+        fs::path d = fs::temp_directory_path() / ("atelier-test-concepts-" + std::to_string(::getpid()));
+        fs::create_directories(d);
+        return d;
+    }();
+    return dir;
+}
+
+GenerateRequest base_request(const std::string& prompt = "a photo of a cat") {
+    GenerateRequest r;
+    r.prompt = prompt;
+    r.seed = 7;
+    r.steps = 4;
+    r.sampler = "ddim";
+    r.keep_final_latents = true;
+    r.preview_interval = 0;
+    return r;
+}
+
+at::Tensor latents_of(const GenerateResult& result) {
+    const FloatTensor& t = *result.final_latents;
+    return at::from_blob(const_cast<float*>(t.data.data()), t.shape, at::kFloat).clone();
+}
+
+// Random LoRA layers on a few UNet attention/feed-forward Linears and one text-encoder projection.
+std::vector<LoraLayer> random_lora(Model& model) {
+    const LoraTargets targets = LoraTargets::of(*model.impl().unet, *model.impl().text_encoder);
+    std::vector<LoraLayer> layers;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(42);
+    int k = 0;
+    auto add = [&](const std::string& component, const std::string& module, std::pair<int64_t, int64_t> f) {
+        LoraLayer l;
+        l.component = component;
+        l.module = module;
+        l.down = at::randn({2, f.first}, gen) * 0.3;
+        l.up = at::randn({f.second, 2}, gen) * 0.3;
+        l.alpha = (k++ % 2) ? 1.0f : 0.0f;  // with and without alpha
+        layers.push_back(l);
+    };
+    for (const auto& [name, f] : targets.unet)
+        if (name.find("attn2.to_k") != std::string::npos || name.find("attn1.to_q") != std::string::npos ||
+            name.find("ff.net.2") != std::string::npos)
+            add("unet", name, f);
+    add("text_encoder", "text_model.encoder.layers.1.self_attn.v_proj", targets.text_encoder.at("text_model.encoder.layers.1.self_attn.v_proj"));
+    REQUIRE(layers.size() >= 6);
+    return layers;
+}
+
+std::vector<Image> heart_images(int n) {
+    std::vector<Image> images;
+    world::SceneConstraints c;
+    c.shape = world::Shape::heart;
+    c.count = 1;
+    for (int i = 0; i < n; ++i) images.push_back(world::render_scene(world::sample_scene(100 + i, world::HeldOut::include, c), 64));
+    return images;
+}
+
+std::string file_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST_CASE("LoRA: kohya and PEFT files with the same numbers give the same image; strength 0 is the base") {
+    auto model = load_model();
+    const std::vector<LoraLayer> layers = random_lora(*model);
+    const std::string kohya = (temp_dir() / "style_kohya.safetensors").string();
+    const std::string peft = (temp_dir() / "style_peft.safetensors").string();
+    write_lora_kohya(kohya, layers);
+    write_lora_peft(peft, layers);
+    CHECK(inspect_concept_file(kohya).format == "kohya");
+    CHECK(inspect_concept_file(peft).format == "peft");
+    CHECK(inspect_concept_file(peft).method == "lora");
+
+    const GenerateResult base = generate(*model, base_request());
+    GenerateRequest r = base_request();
+    r.loras = {{kohya, 0.8f}};
+    const GenerateResult with_kohya = generate(*model, r);
+    r.loras = {{peft, 0.8f}};
+    const GenerateResult with_peft = generate(*model, r);
+    CHECK(with_kohya.images[0].pixels == with_peft.images[0].pixels);
+    CHECK(at::equal(latents_of(with_kohya), latents_of(with_peft)));
+    CHECK(relative_l2(latents_of(with_kohya), latents_of(base)) > 1e-3);  // the LoRA does something
+
+    // <lora:name:w> in the prompt, resolved in lora_dir, equals the request field.
+    GenerateRequest tagged = base_request("a photo of a cat <lora:style_kohya:0.8>");
+    tagged.lora_dir = temp_dir().string();
+    const GenerateResult with_tag = generate(*model, tagged);
+    CHECK(at::equal(latents_of(with_tag), latents_of(with_kohya)));
+
+    // Strength 0 (field or tag) gives the base model exactly; and nothing stayed applied.
+    r.loras = {{kohya, 0.0f}};
+    CHECK(at::equal(latents_of(generate(*model, r)), latents_of(base)));
+    CHECK(generate(*model, r).images[0].pixels == base.images[0].pixels);
+    CHECK(at::equal(latents_of(generate(*model, base_request())), latents_of(base)));
+}
+
+TEST_CASE("LoRA: merged into the weights equals the run-time delta") {
+    auto model = load_model();
+    const std::vector<LoraLayer> layers = random_lora(*model);
+    const std::string path = (temp_dir() / "merge.safetensors").string();
+    write_lora_kohya(path, layers);
+    GenerateRequest r = base_request();
+    r.loras = {{path, 0.7f}};
+    const at::Tensor runtime = latents_of(generate(*model, r));
+    auto merged_model = load_model();
+    merge_lora(*merged_model, {path, 0.7f});
+    const at::Tensor merged = latents_of(generate(*merged_model, base_request()));
+    MESSAGE("merge vs run-time relative L2: " << relative_l2(merged, runtime));
+    CHECK(relative_l2(merged, runtime) < 1e-5);
+}
+
+TEST_CASE("LoRA: bad files give errors naming the key") {
+    auto model = load_model();
+    const std::string path = (temp_dir() / "bad.safetensors").string();
+    auto message = [&](const TensorMap& tensors) {
+        save_tensors(path, tensors);
+        GenerateRequest r = base_request();
+        r.loras = {{path, 1.0f}};
+        try {
+            generate(*model, r);
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    const std::string unknown = message({{"lora_unet_down_blocks_9_attn_to_q.lora_down.weight", at::zeros({2, 32})},
+                                         {"lora_unet_down_blocks_9_attn_to_q.lora_up.weight", at::zeros({32, 2})}});
+    CHECK(unknown.find("lora_unet_down_blocks_9_attn_to_q.lora_down.weight") != std::string::npos);
+    const std::string name = "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q";
+    const std::string shape = message({{name + ".lora_A.weight", at::zeros({2, 7})}, {name + ".lora_B.weight", at::zeros({32, 2})}});
+    CHECK(shape.find("attn1.to_q") != std::string::npos);
+    CHECK(shape.find("[2, 7]") != std::string::npos);
+    const std::string missing = message({{name + ".lora_A.weight", at::zeros({2, 32})}});
+    CHECK(missing.find("no up") != std::string::npos);
+    const std::string strange = message({{"model.something.weight", at::zeros({2, 32})}});
+    CHECK(strange.find("model.something.weight") != std::string::npos);
+    // the failed request left nothing behind
+    CHECK(model->impl().text_encoder->extra_embedding_count() == 0);
+}
+
+TEST_CASE("Textual inversion: A1111 and diffusers files round-trip to identical images") {
+    auto model = load_model();
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+    const TextualInversion ti{"mytok", at::randn({3, 32}, gen)};
+    const std::string a1111 = (temp_dir() / "mytok.safetensors").string();
+    const std::string diffusers = (temp_dir() / "learned_embeds.safetensors").string();
+    write_embedding_a1111(a1111, ti);
+    write_embedding_diffusers(diffusers, ti);
+    CHECK(inspect_concept_file(a1111).format == "a1111");
+    CHECK(inspect_concept_file(a1111).token == "mytok");
+    CHECK(inspect_concept_file(diffusers).format == "diffusers");
+    CHECK(inspect_concept_file(diffusers).vectors == 3);
+    CHECK(expand_token_in_prompt("a mytok cat", "mytok", 3) == "a mytok mytok_1 mytok_2 cat");
+
+    const GenerateResult plain = generate(*model, base_request("a photo of mytok"));
+    GenerateRequest r = base_request("a photo of mytok");
+    r.embeddings = {{a1111, ""}};
+    const GenerateResult from_a1111 = generate(*model, r);
+    r.embeddings = {{diffusers, ""}};
+    const GenerateResult from_diffusers = generate(*model, r);
+    CHECK(at::equal(latents_of(from_a1111), latents_of(from_diffusers)));
+    CHECK(from_a1111.images[0].pixels == from_diffusers.images[0].pixels);
+    CHECK(relative_l2(latents_of(from_a1111), latents_of(plain)) > 1e-3);
+
+    // converted back and forth: same numbers; a token override renames
+    const std::string back = (temp_dir() / "back.safetensors").string();
+    convert_concept_file(*model, diffusers, back, "a1111");
+    r.embeddings = {{back, "mytok"}};
+    CHECK(at::equal(latents_of(generate(*model, r)), latents_of(from_a1111)));
+    CHECK(model->impl().text_encoder->extra_embedding_count() == 0);  // removed after each request
+
+    // wrong width: the error names the file and tensor
+    save_tensors(back, {{"emb_params", at::zeros({1, 48})}});
+    r.embeddings = {{back, ""}};
+    try {
+        generate(*model, r);
+        FAIL("expected an error");
+    } catch (const Error& e) {
+        CHECK(std::string(e.what()).find("emb_params") != std::string::npos);
+        CHECK(std::string(e.what()).find("[N, 32]") != std::string::npos);
+    }
+}
+
+TEST_CASE("Training: a few TI / LoRA / rank-1 steps lower the loss, deterministically; artifacts apply") {
+    auto model = load_model();
+    for (const std::string method : {"textual_inversion", "lora", "rank1"}) {
+        CAPTURE(method);
+        TrainConceptRequest q;
+        q.method = method;
+        q.images = heart_images(3);
+        q.token = "<hrt>";
+        q.class_word = "heart";
+        q.steps = 8;
+        q.batch = 2;
+        q.width = q.height = 32;  // 16x16 latents: fast
+        q.lr = method == "lora" ? 1e-2 : 5e-2;
+        q.seed = 3;
+        q.out_path = (temp_dir() / (method + ".safetensors")).string();
+        const TrainConceptResult a = train_concept(*model, q);
+        MESSAGE(method << ": eval loss " << a.eval_loss_before << " -> " << a.eval_loss_after << ", "
+                       << a.artifact_bytes << " bytes, " << a.trained_parameters << " parameters, " << a.seconds << " s");
+        CHECK(a.steps == 8);
+        CHECK(a.eval_loss_after < a.eval_loss_before);
+        CHECK(inspect_concept_file(q.out_path).method == method);
+        const std::string first = file_bytes(q.out_path);
+        train_concept(*model, q);
+        CHECK(file_bytes(q.out_path) == first);  // same seed: same artifact
+
+        // the model is untouched, and the artifact changes the image of a prompt with the token
+        const GenerateResult base = generate(*model, base_request("a <hrt>"));
+        GenerateRequest r = base_request("a <hrt>");
+        r.concepts = {{q.out_path, 1.0f, "", {}, {}}};
+        const GenerateResult with = generate(*model, r);
+        CHECK(relative_l2(latents_of(with), latents_of(base)) > 1e-4);
+    }
+}
+
+TEST_CASE("Training: cancel then resume gives the same artifact as an uninterrupted run") {
+    auto model = load_model();
+    TrainConceptRequest q;
+    q.method = "rank1";
+    q.images = heart_images(2);
+    q.token = "<hrt>";
+    q.class_word = "heart";
+    q.steps = 6;
+    q.batch = 2;
+    q.width = q.height = 32;
+    q.seed = 11;
+    q.out_path = (temp_dir() / "straight.safetensors").string();
+    train_concept(*model, q);
+    const std::string straight = file_bytes(q.out_path);
+
+    q.out_path = (temp_dir() / "resumed.safetensors").string();
+    CancelToken cancel;
+    q.cancel = &cancel;
+    q.on_progress = [&](const TrainConceptProgress& p) {
+        CHECK(p.total == 6);
+        if (p.step == 3) cancel.cancel();
+    };
+    const TrainConceptResult stopped = train_concept(*model, q);
+    CHECK(stopped.cancelled);
+    CHECK(stopped.steps == 3);
+    CHECK(fs::exists(q.out_path + ".ckpt"));
+    cancel.reset();
+    q.on_progress = nullptr;
+    q.resume = true;
+    const TrainConceptResult resumed = train_concept(*model, q);
+    CHECK_FALSE(resumed.cancelled);
+    CHECK(file_bytes(q.out_path) == straight);
+}
