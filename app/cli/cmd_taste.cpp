@@ -49,80 +49,10 @@ std::string signed_num(double v, int digits = 2) {
     return buf;
 }
 
-// Features of stored pictures, each computed once.
-struct FeatureCache {
-    Store& store;
-    const FeatureExtractor& extractor;
-    std::map<int64_t, std::vector<float>> by_asset;
-    const std::vector<float>& asset(int64_t id) {
-        auto it = by_asset.find(id);
-        if (it == by_asset.end()) it = by_asset.emplace(id, extractor.extract(store.load_asset(id, 3))).first;
-        return it->second;
-    }
-    // An asset id, or a path to a picture file.
-    std::vector<float> any(const std::string& what) {
-        if (digits_only(what)) return asset(std::stoll(what));
-        return extractor.extract(read_image(what, 3));
-    }
-};
-
-std::vector<Comparison> all_comparisons(Store& store, int64_t profile_id) {
-    std::vector<Comparison> out;
-    for (int offset = 0;; offset += 1000) {
-        std::vector<Comparison> page = store.list_comparisons(profile_id, -1, false, 1000, offset);
-        out.insert(out.end(), page.begin(), page.end());
-        if (page.size() < 1000) break;
-    }
-    std::reverse(out.begin(), out.end());   // oldest first
-    return out;
-}
-
-// The profile's judgements as taste data (skips and pairs without pictures are left out).
-TasteData profile_data(Store& store, int64_t profile_id, FeatureCache& cache) {
-    TasteData data;
-    for (const Comparison& c : all_comparisons(store, profile_id)) {
-        if (c.choice != Choice::left && c.choice != Choice::right && c.choice != Choice::tie) continue;
-        if (!c.left_asset_id || !c.right_asset_id) continue;
-        const int a = data.add_item(cache.asset(c.left_asset_id), c.left_asset_id);
-        const int b = data.add_item(cache.asset(c.right_asset_id), c.right_asset_id);
-        data.labels.push_back({a, b, c.choice, c.strength, c.id});
-    }
-    return data;
-}
-
-FitOptions options_with_memory(const MemoryPrior& prior, const FeatureExtractor& fx) {
-    const size_t dim = size_t(fx.dim());
-    FitOptions o;
-    o.min_feature_sd = min_feature_sd(fx);
-    if (!prior.mean.empty()) {
-        o.prior_mean = prior.mean;
-        o.prior_precision = prior.precision;
-        for (size_t i = 0; i < dim; ++i)
-            if (o.prior_precision[i] <= 0) {
-                o.prior_mean[i] = 0;
-                o.prior_precision[i] = 1.0 / (o.prior_sd * o.prior_sd);
-            }
-    }
-    return o;
-}
-
-struct Fitted {
-    RewardModel model;
-    TasteData data;
-    FitReport report;
-    double accuracy = 0;
-    MemoryPrior prior;
-};
-
-Fitted fit_profile(Store& store, const Profile& profile, const FeatureExtractor& fx, int folds, bool use_memory) {
-    FeatureCache cache{store, fx, {}};
-    Fitted f{RewardModel(fx.feature_set(), fx.names()), profile_data(store, profile.id, cache), {}, 0, {}};
-    if (f.data.labels.empty()) throw Error("profile '" + profile.name + "' has no decided comparisons to learn from");
-    if (use_memory) f.prior = memory_prior(store, profile.id, fx.names());
-    const FitOptions o = options_with_memory(f.prior, fx);
-    f.report = f.model.fit(f.data, o);
-    f.accuracy = cross_validated_accuracy(f.data, o, folds, 0, fx.feature_set());
-    return f;
+// Features of a stored picture (an asset id) or of a picture file.
+std::vector<float> any_features(AssetFeatureCache& cache, const FeatureExtractor& extractor, const std::string& what) {
+    if (digits_only(what)) return cache.features(std::stoll(what));
+    return extractor.extract(read_image(what, 3));
 }
 
 RewardModel latest_model(Store& store, const Profile& profile, const FeatureExtractor& fx) {
@@ -200,13 +130,13 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
             auto store = open_taste_store(global);
             const Profile profile = find_profile_arg(*store, a->profile);
             const auto fx = make_basic_features();
-            Fitted f = fit_profile(*store, profile, *fx, a->folds, !a->no_memory);
+            ProfileFit f = fit_profile(*store, profile.id, *fx, a->folds, !a->no_memory);
             std::cout << "profile      " << profile.name << " (" << profile.id << ")\n";
             std::cout << "features     " << fx->feature_set() << " (" << fx->dim() << ")\n";
             std::cout << "labels       " << f.report.labels_used << " on " << f.data.items.size() << " pictures\n";
             std::cout << "fit          " << f.report.iterations << " Newton steps, " << num(f.report.fit_ms, 1) << " ms"
                       << (f.report.converged ? "" : " (NOT converged)") << "\n";
-            std::cout << "held-out     " << num(100 * f.accuracy, 1) << "% (" << a->folds << "-fold cross-validation)\n";
+            std::cout << "held-out     " << num(100 * f.heldout_accuracy, 1) << "% (" << a->folds << "-fold cross-validation)\n";
             std::cout << "tie nu       " << num(std::exp(f.model.tie_log_nu()), 3) << "\n";
             for (const std::string& note : f.prior.notes) std::cout << "memory       " << note << "\n";
             print_directions(f.model, &f.data);
@@ -214,7 +144,7 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
                 std::ostringstream notes;
                 notes << "{\"folds\":" << a->folds << ",\"newton_steps\":" << f.report.iterations
                       << ",\"memory_constraints\":" << f.prior.notes.size() << "}";
-                const int64_t id = store->save_reward_model(to_record(f.model, profile.id, f.accuracy, notes.str()));
+                const int64_t id = store->save_reward_model(to_record(f.model, profile.id, f.heldout_accuracy, notes.str()));
                 std::cout << "saved reward model " << id << "\n";
             }
         });
@@ -254,8 +184,8 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
             const Profile profile = find_profile_arg(*store, *profile_name);
             const auto fx = make_basic_features();
             const RewardModel model = latest_model(*store, profile, *fx);
-            FeatureCache cache{*store, *fx, {}};
-            const Prediction p = model.predict(cache.any(*first), cache.any(*second));
+            AssetFeatureCache cache(*store, *fx);
+            const Prediction p = model.predict(any_features(cache, *fx, *first), any_features(cache, *fx, *second));
             std::cout << "P(first)  " << num(p.p_first) << "\nP(tie)    " << num(p.p_tie) << "\nP(second) " << num(p.p_second)
                       << "\nreward difference " << signed_num(p.mean, 3) << " ± " << num(p.sd, 3) << "\n";
         });
@@ -285,9 +215,9 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
             RewardModel model(fx->feature_set(), fx->names());
             if (store->latest_reward_model(profile.id, fx->feature_set())) model = latest_model(*store, profile, *fx);
             else std::cout << "(no fitted model yet: using the prior)\n";
-            FeatureCache cache{*store, *fx, {}};
+            AssetFeatureCache cache(*store, *fx);
             std::vector<std::vector<float>> feats;
-            for (const std::string& c : a->candidates) feats.push_back(cache.any(c));
+            for (const std::string& c : a->candidates) feats.push_back(any_features(cache, *fx, c));
             PairChoiceOptions o;
             o.seed = a->seed;
             o.step = a->step;
@@ -297,9 +227,13 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
             std::map<int64_t, int> index;
             for (size_t i = 0; i < a->candidates.size(); ++i)
                 if (digits_only(a->candidates[i])) index[std::stoll(a->candidates[i])] = int(i);
-            for (const Comparison& c : all_comparisons(*store, profile.id))
-                if (index.count(c.left_asset_id) && index.count(c.right_asset_id))
-                    o.exclude.push_back({index[c.left_asset_id], index[c.right_asset_id]});
+            for (int offset = 0;; offset += 1000) {
+                const std::vector<Comparison> page = store->list_comparisons(profile.id, -1, false, 1000, offset);
+                for (const Comparison& c : page)
+                    if (index.count(c.left_asset_id) && index.count(c.right_asset_id))
+                        o.exclude.push_back({index[c.left_asset_id], index[c.right_asset_id]});
+                if (page.size() < 1000) break;
+            }
             const PairSuggestion s = choose_next_pair(model, feats, o);
             const Prediction p = model.predict(feats[size_t(s.first)], feats[size_t(s.second)]);
             std::cout << a->candidates[size_t(s.first)] << " " << a->candidates[size_t(s.second)] << "\n";
@@ -326,7 +260,7 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
             auto store = open_taste_store(global);
             const Profile profile = find_profile_arg(*store, a->profile);
             const auto fx = make_basic_features();
-            Fitted f = fit_profile(*store, profile, *fx, 5, true);
+            ProfileFit f = fit_profile(*store, profile.id, *fx, 5, true);
             MemoryWriteOptions o;
             o.dry_run = a->dry_run;
             o.retire_stale = !a->keep_stale;
@@ -356,9 +290,9 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
             const Profile profile = find_profile_arg(*store, *profile_name);
             const auto fx = make_basic_features();
             const RewardModel model = latest_model(*store, profile, *fx);
-            FeatureCache cache{*store, *fx, {}};
+            AssetFeatureCache cache(*store, *fx);
             std::vector<std::vector<float>> feats;
-            for (const std::string& p : *pictures) feats.push_back(cache.any(p));
+            for (const std::string& p : *pictures) feats.push_back(any_features(cache, *fx, p));
             std::cout << "rank  reward     sd  P(best)  P(beats next)  picture\n";
             int rank = 1;
             for (const RankedImage& r : rank_images(model, feats)) {

@@ -22,6 +22,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -419,6 +420,42 @@ struct MemoryWriteReport {
 // source_comparison_ids = supporting comparisons) and never touches an entry the person wrote or changed.
 MemoryWriteReport write_memory(Store& store, int64_t profile_id, const RewardModel& model, const TasteData& data,
                                const MemoryWriteOptions& options = {});
+
+// =====================================================================================================
+// A profile's taste, from the store
+// =====================================================================================================
+
+// Features of stored pictures, each computed once.
+class AssetFeatureCache {
+public:
+    AssetFeatureCache(Store& store, const FeatureExtractor& extractor) : store_(store), extractor_(extractor) {}
+    const std::vector<float>& features(int64_t asset_id);
+
+private:
+    Store& store_;
+    const FeatureExtractor& extractor_;
+    std::map<int64_t, std::vector<float>> by_asset_;
+};
+
+// The profile's decided judgements (left, right, tie; oldest first) as taste data; skips and pairs
+// without pictures are left out.
+TasteData profile_data(Store& store, int64_t profile_id, AssetFeatureCache& cache);
+
+// Fit options whose prior follows the person's memory (see memory_prior()).
+FitOptions fit_options_with_memory(const MemoryPrior& prior, const FeatureExtractor& extractor);
+
+struct ProfileFit {
+    RewardModel model;
+    TasteData data;
+    FitReport report;
+    double heldout_accuracy = 0;     // cross-validated on the person's own choices
+    MemoryPrior prior;
+    // Held-out accuracy when learning from the first n choices only (n = 5, 10, 20, 50, 100, ..., all).
+    std::vector<std::pair<int, double>> learning_curve;
+};
+// Fits the profile's reward model from its stored judgements (throws Error when it has none).
+ProfileFit fit_profile(Store& store, int64_t profile_id, const FeatureExtractor& extractor, int folds = 5,
+                       bool use_memory = true, bool with_learning_curve = false);
 
 // =====================================================================================================
 // Steering
