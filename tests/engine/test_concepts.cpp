@@ -79,8 +79,14 @@ std::vector<LoraLayer> random_lora(Model& model) {
         if (name.find("attn2.to_k") != std::string::npos || name.find("attn1.to_q") != std::string::npos ||
             name.find("ff.net.2") != std::string::npos)
             add("unet", name, f);
+    for (const auto& [name, f] : targets.unet_conv)
+        if (name.find("proj_in") != std::string::npos) {  // a 1x1 convolution: 4-D factors
+            add("unet", name, f);
+            layers.back().down = layers.back().down.view({2, f.first, 1, 1});
+            layers.back().up = layers.back().up.view({f.second, 2, 1, 1});
+        }
     add("text_encoder", "text_model.encoder.layers.1.self_attn.v_proj", targets.text_encoder.at("text_model.encoder.layers.1.self_attn.v_proj"));
-    REQUIRE(layers.size() >= 6);
+    REQUIRE(layers.size() >= 8);
     return layers;
 }
 

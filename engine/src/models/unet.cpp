@@ -567,6 +567,13 @@ int64_t UNet2DCondition::parameter_count() const {
 at::Device UNet2DCondition::device() const { return conv_in.weight.device(); }
 at::ScalarType UNet2DCondition::dtype() const { return conv_in.weight.scalar_type(); }
 
+void UNet2DCondition::for_each_conv(const std::function<void(Conv2d&)>& visitor) {
+    visit_all([&](auto& module) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(module)>, Conv2d>)
+            if (module.weight.defined()) visitor(module);
+    });
+}
+
 void UNet2DCondition::for_each_linear(const std::function<void(Linear&)>& visitor) {
     visit_all([&](auto& module) {
         if constexpr (std::is_same_v<std::decay_t<decltype(module)>, Linear>)

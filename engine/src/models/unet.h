@@ -97,6 +97,8 @@ public:
     // Every Linear by its diffusers name (attention projections, feed-forward, proj_in/out when
     // linear, time embedding): the place where LoRA deltas attach later.
     void for_each_linear(const std::function<void(Linear&)>& visitor);
+    // Every Conv2d by its diffusers name (proj_in/out when 1x1 convolutions, resnet convs): LoRA merges.
+    void for_each_conv(const std::function<void(Conv2d&)>& visitor);
 
     // Sinusoidal timestep features [B, dim] (diffusers `get_timestep_embedding`, float32).
     static at::Tensor timestep_features(const at::Tensor& timesteps, int64_t dim, bool flip_sin_to_cos,

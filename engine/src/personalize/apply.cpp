@@ -97,8 +97,13 @@ std::string AppliedPersonalization::prompt(const std::string& text) const {
     return out;
 }
 
-Linear& AppliedPersonalization::unet_linear(const std::string& name) {
+bool AppliedPersonalization::is_unet_linear(const std::string& name) {
     if (linears_.empty()) m_.unet->for_each_linear([&](Linear& l) { linears_[l.name] = &l; });
+    return linears_.count(name) != 0;
+}
+
+Linear& AppliedPersonalization::unet_linear(const std::string& name) {
+    is_unet_linear(name);
     const auto it = linears_.find(name);
     if (it == linears_.end()) throw Error("UNet has no linear layer '" + name + "'");
     return *it->second;
@@ -112,10 +117,17 @@ void AppliedPersonalization::attach(Linear& linear, std::shared_ptr<const Linear
 void AppliedPersonalization::add_lora(const LoraFile& lora, double strength) {
     if (strength == 0.0) return;
     for (const LoraLayer& layer : lora.layers) {
-        if (layer.component == "unet") {
+        if (layer.component == "unet" && is_unet_linear(layer.module)) {
             Linear& l = unet_linear(layer.module);
             const at::TensorOptions o = l.weight.options();
             attach(l, std::make_shared<LoraAdapter>(layer.down.to(o), layer.up.to(o), strength * layer.scale()));
+        } else if (layer.component == "unet") {  // a convolution (proj_in/out 1x1, LoCon): merged while applied
+            if (convs_.empty()) m_.unet->for_each_conv([&](Conv2d& c) { convs_[c.name] = &c; });
+            const auto it = convs_.find(layer.module);
+            if (it == convs_.end()) throw Error("LoRA file " + lora.path + ": UNet has no convolution '" + layer.module + "'");
+            at::Tensor* w = &it->second->weight;
+            merged_.push_back({w, *w});
+            *w = *w + lora_delta(layer, strength, *w);
         } else {
             at::Tensor* w = m_.text_encoder->find_parameter(layer.module + ".weight");
             if (!w) throw Error("LoRA file " + lora.path + ": text encoder has no '" + layer.module + "'");
@@ -272,9 +284,12 @@ void merge_lora(Model& model, const LoraSpec& spec) {
     const LoraFile lora = read_lora(spec.path, lora_targets(m));
     std::map<std::string, Linear*> linears;
     m.unet->for_each_linear([&](Linear& l) { linears[l.name] = &l; });
+    std::map<std::string, Conv2d*> convs;
+    m.unet->for_each_conv([&](Conv2d& c) { convs[c.name] = &c; });
     for (const LoraLayer& layer : lora.layers) {
-        at::Tensor* w = layer.component == "unet" ? &linears.at(layer.module)->weight
-                                                  : m.text_encoder->find_parameter(layer.module + ".weight");
+        at::Tensor* w = layer.component != "unet" ? m.text_encoder->find_parameter(layer.module + ".weight")
+                        : linears.count(layer.module) ? &linears.at(layer.module)->weight
+                                                      : &convs.at(layer.module)->weight;
         if (!w) throw Error("LoRA file " + spec.path + ": text encoder has no '" + layer.module + "'");
         *w = *w + lora_delta(layer, spec.strength, *w);
     }

@@ -39,6 +39,7 @@ public:
 private:
     void undo();
     Linear& unet_linear(const std::string& name);
+    bool is_unet_linear(const std::string& name);
     void attach(Linear& linear, std::shared_ptr<const LinearAdapter> adapter);
 
     Model::Impl& m_;
@@ -50,6 +51,7 @@ private:
     std::vector<std::pair<Linear*, size_t>> attached_;          // linear, adapters before
     std::vector<std::pair<at::Tensor*, at::Tensor>> merged_;    // text-encoder weight, original
     std::map<std::string, Linear*> linears_;
+    std::map<std::string, Conv2d*> convs_;
 };
 
 LoraTargets lora_targets(Model::Impl& model);

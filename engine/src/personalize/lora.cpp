@@ -72,6 +72,9 @@ float LoraLayer::scale() const {
 LoraTargets LoraTargets::of(UNet2DCondition& unet, const ClipTextModel& text_encoder) {
     LoraTargets t;
     unet.for_each_linear([&](Linear& l) { t.unet[l.name] = {l.weight.size(1), l.weight.size(0)}; });
+    unet.for_each_conv([&](Conv2d& c) {
+        t.unet_conv[c.name] = {c.weight.size(1) * c.weight.size(2) * c.weight.size(3), c.weight.size(0)};
+    });
     const int64_t h = text_encoder.config().hidden_size, inter = text_encoder.config().intermediate_size;
     for (int i = 0; i < text_encoder.config().num_hidden_layers; ++i) {
         const std::string p = "text_model.encoder.layers." + std::to_string(i) + ".";
@@ -94,6 +97,7 @@ LoraFile read_lora(const std::string& path, const TensorMap& tensors, const Lora
     // kohya names use '_' for every '.', so they are looked up in a table built from the model's names.
     std::map<std::string, std::pair<std::string, std::string>> kohya;
     for (const auto& kv : targets.unet) kohya["lora_unet_" + underscored(kv.first)] = {"unet", kv.first};
+    for (const auto& kv : targets.unet_conv) kohya["lora_unet_" + underscored(kv.first)] = {"unet", kv.first};
     for (const auto& kv : targets.text_encoder) kohya["lora_te_" + underscored(kv.first)] = {"text_encoder", kv.first};
 
     bool any_kohya = false, any_peft = false;
@@ -125,7 +129,7 @@ LoraFile read_lora(const std::string& path, const TensorMap& tensors, const Lora
                             "diffusers/PEFT key (*.lora_A.weight, *.lora_B.weight, *.alpha)");
             if (a.component == "text_encoder" && !starts_with(a.module, "text_model.")) a.module = "text_model." + a.module;
             const auto& names = a.component == "unet" ? targets.unet : targets.text_encoder;
-            if (!names.count(a.module))
+            if (!names.count(a.module) && !(a.component == "unet" && targets.unet_conv.count(a.module)))
                 throw Error(where + ": key '" + key + "' names " + a.component + " module '" + a.module +
                             "', which this model does not have");
         }
@@ -152,7 +156,8 @@ LoraFile read_lora(const std::string& path, const TensorMap& tensors, const Lora
         if (!layer.down.defined() || !layer.up.defined())
             throw Error(where + ": " + name + " has no " + (layer.down.defined() ? "up (lora_up / lora_B)" : "down (lora_down / lora_A)") +
                         " weight");
-        const auto& features = (layer.component == "unet" ? targets.unet : targets.text_encoder).at(layer.module);
+        const auto& names = layer.component == "unet" ? targets.unet : targets.text_encoder;
+        const auto& features = names.count(layer.module) ? names.at(layer.module) : targets.unet_conv.at(layer.module);
         const at::Tensor d = layer.down.dim() == 4 ? layer.down.flatten(1) : layer.down;
         const at::Tensor u = layer.up.dim() == 4 ? layer.up.flatten(1) : layer.up;
         if (d.dim() != 2 || u.dim() != 2 || u.size(1) != d.size(0) || d.size(1) != features.first ||
@@ -161,8 +166,8 @@ LoraFile read_lora(const std::string& path, const TensorMap& tensors, const Lora
                         shape_text(layer.up.sizes()) + " do not fit a [" + std::to_string(features.second) + ", " +
                         std::to_string(features.first) + "] weight (expected down [r, " + std::to_string(features.first) +
                         "], up [" + std::to_string(features.second) + ", r])");
-        layer.down = d.contiguous();
-        layer.up = u.contiguous();
+        layer.down = layer.down.contiguous();
+        layer.up = layer.up.contiguous();
         file.layers.push_back(std::move(layer));
     }
     return file;
@@ -206,8 +211,9 @@ at::Tensor LoraAdapter::apply(const at::Tensor& x, at::Tensor y) const {
 }
 
 at::Tensor lora_delta(const LoraLayer& layer, double strength, const at::Tensor& like) {
-    const at::Tensor delta = at::matmul(layer.up.to(at::kFloat), layer.down.to(at::kFloat)) * (strength * layer.scale());
-    return delta.reshape(like.sizes()).to(like.options());
+    const at::Tensor delta =
+        at::matmul(layer.up.flatten(1).to(at::kFloat), layer.down.flatten(1).to(at::kFloat)) * (strength * layer.scale());
+    return delta.reshape(like.sizes()).to(like.options()).contiguous(like.suggest_memory_format());
 }
 
 }  // namespace atelier

@@ -21,7 +21,7 @@ struct LoraLayer {
     std::string component;  // "unet" or "text_encoder"
     std::string module;     // diffusers / Hugging Face name, e.g. "down_blocks.0...attn1.to_q",
                             // "text_model.encoder.layers.0.self_attn.q_proj"
-    at::Tensor down;        // [r, in] (conv: [r, in, k, k])
+    at::Tensor down;        // [r, in] (conv: [r, in, k, k]), as stored
     at::Tensor up;          // [out, r] (conv: [out, r, 1, 1])
     float alpha = 0;        // 0: none stored (scale 1)
     float scale() const;    // alpha / rank, or 1
@@ -37,7 +37,8 @@ struct LoraFile {
 // Module names a LoRA may address in this model: component -> names (UNet Linear and Conv2d names,
 // text-encoder projections).
 struct LoraTargets {
-    std::map<std::string, std::pair<int64_t, int64_t>> unet;          // name -> (in, out) features
+    std::map<std::string, std::pair<int64_t, int64_t>> unet;          // Linear name -> (in, out) features
+    std::map<std::string, std::pair<int64_t, int64_t>> unet_conv;     // Conv2d name -> (in*k*k, out)
     std::map<std::string, std::pair<int64_t, int64_t>> text_encoder;  // "text_model.encoder.layers.N.*"
     static LoraTargets of(UNet2DCondition& unet, const ClipTextModel& text_encoder);
 };
