@@ -19,6 +19,7 @@ struct PendingJob {
 struct JobTable {
     QMutex mutex;
     QHash<quint64, PendingJob> jobs;
+    QHash<quint64, std::function<void()>> tasks;
     quint64 nextTicket = 1;
 };
 
@@ -29,6 +30,22 @@ public:
 
 public Q_SLOTS:
     void setThreads(int threads) { atelier::set_compute_threads(threads); }
+
+    void runTask(quint64 ticket) {
+        std::function<void()> work;
+        {
+            QMutexLocker lock(&table_->mutex);
+            work = table_->tasks.take(ticket);
+        }
+        QString error;
+        try {
+            if (work) work();
+        } catch (const std::exception& e) {
+            error = QString::fromStdString(e.what());
+        }
+        Q_EMIT taskDone(ticket, error);
+        Q_EMIT jobDone();
+    }
 
     void load(const QString& path, const QString& device) {
         try {
@@ -107,6 +124,7 @@ Q_SIGNALS:
     void generated(quint64 ticket, const QVector<GeneratedImage>& images);
     void failed(quint64 ticket, const QString& message);
     void cancelled(quint64 ticket);
+    void taskDone(quint64 ticket, const QString& error);
     void jobDone();
 
 private:
@@ -124,6 +142,11 @@ JobRunner::JobRunner(QObject* parent) : QObject(parent), jobs_(std::make_shared<
     connect(this, &JobRunner::requestLoad, worker_, &EngineWorker::load, Qt::QueuedConnection);
     connect(this, &JobRunner::requestGenerate, worker_, &EngineWorker::generate, Qt::QueuedConnection);
     connect(this, &JobRunner::requestThreads, worker_, &EngineWorker::setThreads, Qt::QueuedConnection);
+    connect(this, &JobRunner::requestTask, worker_, &EngineWorker::runTask, Qt::QueuedConnection);
+    connect(worker_, &EngineWorker::taskDone, this, [this](quint64 ticket, const QString& error) {
+        auto done = taskCallbacks_.take(ticket);
+        if (done) done(error);
+    });
     connect(worker_, &EngineWorker::loaded, this, [this](const atelier::ModelInfo& info) {
         hasModel_ = true;
         modelInfo_ = info;
@@ -181,6 +204,19 @@ quint64 JobRunner::generate(const atelier::GenerateRequest& request) {
     setBusy(true);
     Q_EMIT requestGenerate(ticket);
     return ticket;
+}
+
+void JobRunner::run(std::function<void()> work, std::function<void(const QString&)> done) {
+    quint64 ticket;
+    {
+        QMutexLocker lock(&jobs_->mutex);
+        ticket = jobs_->nextTicket++;
+        jobs_->tasks.insert(ticket, std::move(work));
+    }
+    taskCallbacks_.insert(ticket, std::move(done));
+    ++pendingJobs_;
+    setBusy(true);
+    Q_EMIT requestTask(ticket);
 }
 
 void JobRunner::cancel() {

@@ -2,10 +2,12 @@
 // Progress and previews reach the GUI as queued signals; cancel is an atomic token checked by the
 // engine at every step. The GUI thread never runs torch.
 #pragma once
+#include <QHash>
 #include <QImage>
 #include <QObject>
 #include <QThread>
 #include <QVector>
+#include <functional>
 #include <memory>
 
 #include "atelier/engine.h"
@@ -33,6 +35,10 @@ public:
     // ticket: every signal of that job carries it, so each page follows only its own jobs.
     void loadModel(const QString& path, const QString& device = QStringLiteral("auto"));
     quint64 generate(const atelier::GenerateRequest& request);
+    // Any other engine work (fitting a taste model, training): `work` runs on the worker thread after
+    // the jobs queued before it, `done` then runs on the GUI thread with its error message (empty: ok).
+    // `work` must not touch GUI objects or the GUI thread's Store (open another one).
+    void run(std::function<void()> work, std::function<void(const QString& error)> done);
     // Cancels the generations in flight and queued (all, or one ticket); returns at once.
     void cancel();
     void cancel(quint64 ticket);
@@ -59,6 +65,7 @@ Q_SIGNALS:
     void requestLoad(const QString& path, const QString& device);
     void requestGenerate(quint64 ticket);
     void requestThreads(int threads);
+    void requestTask(quint64 ticket);
 
 private:
     void setBusy(bool busy);
@@ -66,6 +73,7 @@ private:
     QThread thread_;
     EngineWorker* worker_ = nullptr;
     std::shared_ptr<JobTable> jobs_;
+    QHash<quint64, std::function<void(const QString&)>> taskCallbacks_;
     bool busy_ = false;
     int pendingJobs_ = 0;
     bool hasModel_ = false;

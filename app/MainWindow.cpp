@@ -18,6 +18,7 @@
 #include <QSettings>
 #include <QStackedWidget>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QVBoxLayout>
 
 #include "ComparePage.h"
@@ -29,6 +30,7 @@
 #include "PresenterWindow.h"
 #include "PreviewView.h"
 #include "SettingsDialog.h"
+#include "TastePanel.h"
 #include "atelier/prompt_rules.h"
 #include "atelier/system.h"
 
@@ -50,9 +52,14 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
     comparePage_ = new ComparePage;
     conceptsPage_ = new ConceptsPage;
     memoryPage_ = new MemoryPage;
+    tastePanel_ = new TastePanel(runner_);
+    memoryTabs_ = new QTabWidget;
+    memoryTabs_->setObjectName(QStringLiteral("memoryTabs"));
+    memoryTabs_->addTab(memoryPage_, tr("Memory"));
+    memoryTabs_->addTab(tastePanel_, tr("Taste"));
     pages_ = new QStackedWidget;
     for (QWidget* page : {static_cast<QWidget*>(generatePage_), static_cast<QWidget*>(comparePage_),
-                          static_cast<QWidget*>(conceptsPage_), static_cast<QWidget*>(memoryPage_)})
+                          static_cast<QWidget*>(conceptsPage_), static_cast<QWidget*>(memoryTabs_)})
         pages_->addWidget(page);
     connect(sideBar_, &QListWidget::currentRowChanged, this, [this](int row) { showWorkspace(Workspace(row)); });
 
@@ -137,6 +144,10 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
             [this] { generatePage_->setConceptTokens(conceptsPage_->triggerTokens()); });
     // The Generate page re-reads the active rules whenever the memory changes.
     connect(memoryPage_, &MemoryPage::memoryChanged, this, [this] { setProfile(profileId_); });
+    connect(tastePanel_, &TastePanel::memoryChanged, this, [this] {
+        memoryPage_->reload();
+        setProfile(profileId_);
+    });
 
     openStore();
     if (!options_.modelPath.isEmpty()) openModel(options_.modelPath);
@@ -193,6 +204,7 @@ void MainWindow::setProfile(int64_t profileId) {
         comparePage_->setStore(store_.get(), profileId_);
         conceptsPage_->setStore(store_.get(), profileId_);
         memoryPage_->setStore(store_.get(), profileId_);
+        tastePanel_->setProfile(QString::fromStdString(store_->data_dir()), profileId_);
         generatePage_->setConceptTokens(conceptsPage_->triggerTokens());
         refreshProfiles();
     }

@@ -21,6 +21,8 @@ class QLabel;
 class QListWidget;
 class QMenu;
 class QStackedWidget;
+class QTabWidget;
+class TastePanel;
 
 struct StudioOptions {
     QString modelPath;   // the model to load at start-up; empty: none
@@ -44,6 +46,7 @@ public:
     ComparePage* comparePage() const { return comparePage_; }
     ConceptsPage* conceptsPage() const { return conceptsPage_; }
     MemoryPage* memoryPage() const { return memoryPage_; }
+    TastePanel* tastePanel() const { return tastePanel_; }
     JobRunner* jobRunner() const { return runner_; }
     atelier::Store* store() const { return store_.get(); }
     int64_t profileId() const { return profileId_; }
@@ -82,6 +85,8 @@ private:
     ComparePage* comparePage_ = nullptr;
     ConceptsPage* conceptsPage_ = nullptr;
     MemoryPage* memoryPage_ = nullptr;
+    TastePanel* tastePanel_ = nullptr;
+    QTabWidget* memoryTabs_ = nullptr;
     PresenterWindow* presenter_ = nullptr;
     std::function<EffectivePrompt(const QString&, const QString&)> rules_;
     QMenu* recentMenu_ = nullptr;

@@ -193,6 +193,7 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
     gen->add_option("--frames-dir", o->frames_dir, "also write every frame as PNG there (frame-000.png, ...)");
     gen->add_option("-o,--output", o->output, "output PNG; for clips OUT.gif or a folder DIR/ for PNG frames")->required();
     gen->add_flag("-q,--quiet", o->quiet, "no progress bar");
+    const auto apply_concept_options = add_concept_use_options(*gen, global);
 
     gen->callback([=, &global] {
         (void)global;
@@ -238,6 +239,7 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
         if (!o->init_image.empty()) request.init_image = read_image(o->init_image, 3);
         if (!o->init_latents.empty()) request.init_latents = read_tensor_file(o->init_latents);
         request.keep_final_latents = !o->save_latents.empty();
+        apply_concept_options(request);
 
         LoadOptions load;
         load.path = o->model.empty() ? default_model_dir() : o->model;

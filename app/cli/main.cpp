@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
     atelier::cli::add_store_commands(app, global);
     atelier::cli::add_taste_commands(app, global);
     atelier::cli::add_train_commands(app, global);
+    atelier::cli::add_concept_commands(app, global);
 
     try {
         app.parse(argc, argv);
