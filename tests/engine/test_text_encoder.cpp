@@ -235,7 +235,7 @@ TEST_CASE("tensors: save/load round trip of every dtype, zero-copy views are saf
     REQUIRE(back.size() == tensors.size());
     for (const auto& [name, t] : tensors) {
         CAPTURE(name);
-        CHECK(back.at(name).scalar_type() == t.scalar_type());
+        CHECK((back.at(name).scalar_type() == t.scalar_type()));
         CHECK(at::equal(back.at(name), t));
     }
     // The map is written in name order, so e.g. "f16" follows 13 bytes of bf16 + bool: misaligned, copied.
