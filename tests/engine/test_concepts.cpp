@@ -8,13 +8,19 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <doctest/doctest.h>
 
+#include <array>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "atelier/concepts.h"
 #include "atelier/engine.h"
 #include "atelier/error.h"
+#include "atelier/image.h"
 #include "atelier/world.h"
 #include "personalize/embeddings.h"
 #include "personalize/lora.h"
@@ -97,6 +103,24 @@ std::vector<Image> heart_images(int n) {
     c.count = 1;
     for (int i = 0; i < n; ++i) images.push_back(world::render_scene(world::sample_scene(100 + i, world::HeldOut::include, c), 64));
     return images;
+}
+
+struct CliRun {
+    int code = -1;
+    std::string output;
+};
+
+CliRun run_cli(const std::string& data_dir, const std::string& args) {
+    CliRun r;
+    const std::string command = "'" + std::string(ATELIER_CLI_PATH) + "' --threads 1 --data-dir '" + data_dir + "' " + args + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    REQUIRE(pipe);
+    std::array<char, 4096> buffer{};
+    size_t n = 0;
+    while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.output.append(buffer.data(), n);
+    const int status = pclose(pipe);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
 }
 
 std::string file_bytes(const std::string& path) {
@@ -293,4 +317,59 @@ TEST_CASE("Training: cancel then resume gives the same artifact as an uninterrup
     const TrainConceptResult resumed = train_concept(*model, q);
     CHECK_FALSE(resumed.cancelled);
     CHECK(file_bytes(q.out_path) == straight);
+}
+
+TEST_CASE("LoRA: older diffusers spellings (lora.down/up, attention processors) read as the same layers") {
+    auto model = load_model();
+    const LoraTargets targets = LoraTargets::of(*model->impl().unet, *model->impl().text_encoder);
+    const std::string attn = "down_blocks.0.attentions.0.transformer_blocks.0.attn1";
+    const at::Tensor down = at::ones({2, 32}), up = at::full({32, 2}, 0.5);
+    const LoraFile processor = read_lora("proc", {{"unet." + attn + ".processor.to_out_lora.down.weight", down},
+                                                  {"unet." + attn + ".processor.to_out_lora.up.weight", up}}, targets);
+    REQUIRE(processor.layers.size() == 1);
+    CHECK(processor.layers[0].module == attn + ".to_out.0");
+    CHECK(processor.format == "peft");
+    const LoraFile old = read_lora("old", {{attn + ".to_q.lora.down.weight", down}, {attn + ".to_q.lora.up.weight", up},
+                                           {attn + ".to_q.alpha", at::scalar_tensor(1.0)}}, targets);
+    REQUIRE(old.layers.size() == 1);
+    CHECK(old.layers[0].module == attn + ".to_q");
+    CHECK(old.layers[0].scale() == doctest::Approx(0.5));
+    CHECK_THROWS_WITH_AS(read_lora("mixed", {{"lora_unet_" + std::string("x.lora_down.weight"), down}}, targets),
+                         doctest::Contains("lora_unet_x.lora_down.weight"), Error);
+}
+
+TEST_CASE("CLI: concept train / list / show / export / import, generate --concept and --lora") {
+    const std::string data = (temp_dir() / "cli-data").string();
+    const fs::path images = temp_dir() / "cli-images";
+    fs::create_directories(images);
+    int i = 0;
+    for (const Image& image : heart_images(3)) write_png((images / ("h" + std::to_string(i++) + ".png")).string(), image);
+    const std::string model = "--model '" + kModel + "'";
+    CliRun r = run_cli(data, "concept train --name hearts --token '<hrt>' --class heart --method ti --images '" +
+                                 images.string() + "' --steps 3 --size 32 --batch 2 -q " + model);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(r.output.find("is ready") != std::string::npos);
+    r = run_cli(data, "concept list");
+    CHECK(r.output.find("hearts") != std::string::npos);
+    CHECK(r.output.find("textual_inversion") != std::string::npos);
+    CHECK(r.output.find("ready") != std::string::npos);
+    r = run_cli(data, "concept show hearts");
+    CHECK(r.output.find("<hrt>") != std::string::npos);
+    const std::string exported = (temp_dir() / "exported.safetensors").string();
+    CHECK(run_cli(data, "concept export hearts -o '" + exported + "'").code == 0);
+    r = run_cli(data, "concept import '" + exported + "' --name hearts2");
+    CHECK(r.code == 0);
+    CHECK(r.output.find("token <hrt>") != std::string::npos);
+    const std::string out = (temp_dir() / "cli.png").string();
+    r = run_cli(data, "generate " + model + " --prompt 'a <hrt>' --steps 2 --concept hearts:1 -q -o '" + out + "'");
+    CHECK(r.code == 0);
+    CHECK(fs::exists(out));
+    r = run_cli(data, "generate " + model + " --prompt 'a cat' --steps 2 --lora '" + (temp_dir() / "nothere.safetensors").string() +
+                          ":0.5' -q -o '" + out + "'");
+    CHECK(r.code != 0);
+    CHECK(r.output.find("nothere") != std::string::npos);
+    r = run_cli(data, "generate " + model + " --prompt 'a cat' --steps 2 --concept nosuch -q -o '" + out + "'");
+    CHECK(r.code != 0);
+    CHECK(r.output.find("nosuch") != std::string::npos);
 }

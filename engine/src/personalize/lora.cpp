@@ -43,6 +43,8 @@ bool split_peft_suffix(const std::string& rest, std::string& module, Part& part)
         {".lora.down.weight", Part::down},        {".lora.up.weight", Part::up},
         {".lora_linear_layer.down.weight", Part::down}, {".lora_linear_layer.up.weight", Part::up},
         {".alpha", Part::alpha},
+        {".down.weight", Part::down},  // attention processors: "...processor.to_q_lora.down.weight"
+        {".up.weight", Part::up},
     };
     for (const auto& [suffix, p] : suffixes) {
         if (ends_with(rest, suffix)) {
