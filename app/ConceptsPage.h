@@ -2,9 +2,17 @@
 // pictures (dropped or picked; validated and de-duplicated), and see each concept's pictures and status.
 #pragma once
 #include <QWidget>
+#include <memory>
 
+#include "JobRunner.h"
+
+#include "atelier/engine.h"
 #include "atelier/store.h"
 
+class JobRunner;
+class LineChart;
+class QProgressBar;
+class QSlider;
 class QComboBox;
 class QLabel;
 class QLineEdit;
@@ -14,7 +22,7 @@ class QPushButton;
 class ConceptsPage : public QWidget {
     Q_OBJECT
 public:
-    explicit ConceptsPage(QWidget* parent = nullptr);
+    explicit ConceptsPage(JobRunner* runner, QWidget* parent = nullptr);
     void setStore(atelier::Store* store, int64_t profileId);
     void refresh();
 
@@ -27,9 +35,17 @@ public:
     QListWidget* conceptList() const { return concepts_; }
     QListWidget* imageList() const { return images_; }
     QStringList triggerTokens() const;
+    // The trained concepts whose trigger token the prompt uses, to apply to a generation.
+    std::vector<atelier::ConceptSpec> conceptsFor(const QString& prompt) const;
+
+    // Trains the selected concept with its method's preset on the worker thread (steps 0: the preset).
+    void train(int steps = 0);
+    void cancelTraining();
+    bool isTraining() const { return cancel_ != nullptr; }
 
 Q_SIGNALS:
     void conceptsChanged();
+    void trainingFinished(int64_t conceptId, bool ok);
     void statusMessage(const QString& message);
 
 protected:
@@ -40,6 +56,12 @@ private:
     void showConcept();
     void showProblems(const QStringList& problems);
 
+    void showPreview(const QVector<GeneratedImage>& images, bool personalized);
+    QString artifactPath(const atelier::Concept& c) const;
+
+    JobRunner* runner_;
+    std::shared_ptr<atelier::CancelToken> cancel_;
+    quint64 beforeTicket_ = 0, afterTicket_ = 0;
     atelier::Store* store_ = nullptr;
     int64_t profileId_ = 0;
     int64_t conceptId_ = 0;
@@ -53,4 +75,12 @@ private:
     QListWidget* images_ = nullptr;
     QPushButton* addImages_ = nullptr;
     QPushButton* train_ = nullptr;
+    QPushButton* cancelTrain_ = nullptr;
+    QPushButton* exportButton_ = nullptr;
+    QProgressBar* trainProgress_ = nullptr;
+    QLabel* trainStatus_ = nullptr;
+    LineChart* lossCurve_ = nullptr;
+    QVector<QPointF> losses_;
+    QSlider* strength_ = nullptr;
+    QListWidget* preview_ = nullptr;
 };

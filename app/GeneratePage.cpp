@@ -315,6 +315,7 @@ atelier::GenerateRequest GeneratePage::currentRequest() {
     request.width = width_->value();
     request.height = height_->value();
     request.batch = batch_->value();
+    if (personalize_) personalize_(request);
     return request;
 }
 
@@ -382,6 +383,8 @@ void GeneratePage::comparePrompts(const QString& otherPrompt) {
     if (rules_) effectiveB = rules_(effectiveB.prompt, effectiveB.negativePrompt);
     b.prompt = effectiveB.prompt.toStdString();
     b.negative_prompt = effectiveB.negativePrompt.toStdString();
+    b.concepts.clear();
+    if (personalize_) personalize_(b);
     promptAImages_.clear();
     promptBImages_.clear();
     promptPairLabel_ = tr("A: %1  |  B: %2").arg(prompt_->toPlainText().trimmed(), otherPrompt);

@@ -36,6 +36,8 @@ public:
     bool loadParametersFromPng(const QString& path, QString* error = nullptr);
     void setPromptRules(std::function<EffectivePrompt(const QString&, const QString&)> rules);
     void setConceptTokens(const QStringList& tokens);
+    // Adds the trained concepts a prompt uses to a request (set by the main window).
+    void setPersonalizer(std::function<void(atelier::GenerateRequest&)> personalize) { personalize_ = std::move(personalize); }
 
     PreviewView* liveView() const { return liveView_; }
     Gallery* gallery() const { return gallery_; }
@@ -99,6 +101,7 @@ private:
     PreviewView* liveView_ = nullptr;
     Gallery* gallery_ = nullptr;
     std::function<EffectivePrompt(const QString&, const QString&)> rules_;
+    std::function<void(atelier::GenerateRequest&)> personalize_;
     EffectivePrompt lastEffective_;
     qint64 runStartedMs_ = 0;
     int previewsReceived_ = 0;

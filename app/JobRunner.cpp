@@ -20,6 +20,7 @@ struct JobTable {
     QMutex mutex;
     QHash<quint64, PendingJob> jobs;
     QHash<quint64, std::function<void()>> tasks;
+    QHash<quint64, std::function<void(atelier::Model&)>> modelTasks;
     quint64 nextTicket = 1;
 };
 
@@ -33,13 +34,19 @@ public Q_SLOTS:
 
     void runTask(quint64 ticket) {
         std::function<void()> work;
+        std::function<void(atelier::Model&)> modelWork;
         {
             QMutexLocker lock(&table_->mutex);
             work = table_->tasks.take(ticket);
+            modelWork = table_->modelTasks.take(ticket);
         }
         QString error;
         try {
             if (work) work();
+            if (modelWork) {
+                if (!model_) throw atelier::Error("No model is loaded: open one with File > Open model.");
+                modelWork(*model_);
+            }
         } catch (const std::exception& e) {
             error = QString::fromStdString(e.what());
         }
@@ -212,6 +219,19 @@ void JobRunner::run(std::function<void()> work, std::function<void(const QString
         QMutexLocker lock(&jobs_->mutex);
         ticket = jobs_->nextTicket++;
         jobs_->tasks.insert(ticket, std::move(work));
+    }
+    taskCallbacks_.insert(ticket, std::move(done));
+    ++pendingJobs_;
+    setBusy(true);
+    Q_EMIT requestTask(ticket);
+}
+
+void JobRunner::runWithModel(std::function<void(atelier::Model&)> work, std::function<void(const QString&)> done) {
+    quint64 ticket;
+    {
+        QMutexLocker lock(&jobs_->mutex);
+        ticket = jobs_->nextTicket++;
+        jobs_->modelTasks.insert(ticket, std::move(work));
     }
     taskCallbacks_.insert(ticket, std::move(done));
     ++pendingJobs_;

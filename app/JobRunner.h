@@ -39,6 +39,8 @@ public:
     // the jobs queued before it, `done` then runs on the GUI thread with its error message (empty: ok).
     // `work` must not touch GUI objects or the GUI thread's Store (open another one).
     void run(std::function<void()> work, std::function<void(const QString& error)> done);
+    // The same with the loaded model (training a concept); fails with a message when none is loaded.
+    void runWithModel(std::function<void(atelier::Model&)> work, std::function<void(const QString& error)> done);
     // Cancels the generations in flight and queued (all, or one ticket); returns at once.
     void cancel();
     void cancel(quint64 ticket);

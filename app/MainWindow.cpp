@@ -50,7 +50,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
     runner_->setPreviewInterval(options_.previewInterval);
     generatePage_ = new GeneratePage(runner_);
     comparePage_ = new ComparePage;
-    conceptsPage_ = new ConceptsPage;
+    conceptsPage_ = new ConceptsPage(runner_);
     memoryPage_ = new MemoryPage;
     tastePanel_ = new TastePanel(runner_);
     memoryTabs_ = new QTabWidget;
@@ -220,7 +220,12 @@ void MainWindow::setProfile(int64_t profileId) {
         return result;
     };
     generatePage_->setPromptRules(rules_);
+    auto personalize = [this](atelier::GenerateRequest& request) {
+        request.concepts = conceptsPage_->conceptsFor(QString::fromStdString(request.prompt));
+    };
+    generatePage_->setPersonalizer(personalize);
     if (presenter_) {
+        presenter_->setPersonalizer(personalize);
         presenter_->setPromptRules(rules_);
         presenter_->setStore(store_.get(), profileId_);
     }
@@ -235,6 +240,9 @@ PresenterWindow* MainWindow::showPresenter(bool fullScreen) {
         });
     }
     presenter_->setPromptRules(rules_);
+    presenter_->setPersonalizer([this](atelier::GenerateRequest& request) {
+        request.concepts = conceptsPage_->conceptsFor(QString::fromStdString(request.prompt));
+    });
     presenter_->setStore(store_.get(), profileId_);
     presenter_->setModelName(QFileInfo(options_.modelPath).fileName());
     presenter_->promptBar()->setText(generatePage_->promptEdit()->toPlainText().simplified());

@@ -118,6 +118,7 @@ void PresenterWindow::regenerate() {
     request.steps = settings.steps;
     request.guidance = settings.guidance;
     request.seed = settings.seed;
+    if (personalize_) personalize_(request);
     mainTicket_ = runner_->generate(request);
 
     const PreviewView::Layout layout = view_->layoutMode();
@@ -126,6 +127,7 @@ void PresenterWindow::regenerate() {
         atelier::GenerateRequest base = request;
         base.prompt = text.toStdString();
         base.negative_prompt.clear();
+        base.concepts.clear();  // B: the base model, without the person's concepts or memory
         baseTicket_ = runner_->generate(base);
     } else if (layout == PreviewView::Layout::Grid) {
         atelier::GenerateRequest grid = request;

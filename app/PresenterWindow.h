@@ -24,6 +24,7 @@ public:
 
     void setStore(atelier::Store* store, int64_t profileId);
     void setPromptRules(std::function<EffectivePrompt(const QString&, const QString&)> rules);
+    void setPersonalizer(std::function<void(atelier::GenerateRequest&)> personalize) { personalize_ = std::move(personalize); }
     void setDebounceMs(int ms) { debounce_.setInterval(ms); }
     int debounceMs() const { return debounce_.interval(); }
     void setModelName(const QString& name);
@@ -67,6 +68,7 @@ private:
     QElapsedTimer sinceTyping_;
     QElapsedTimer sinceFirstStep_;
     std::function<EffectivePrompt(const QString&, const QString&)> rules_;
+    std::function<void(atelier::GenerateRequest&)> personalize_;
     atelier::Store* store_ = nullptr;
     int64_t profileId_ = 0;
     quint64 mainTicket_ = 0, baseTicket_ = 0, gridTicket_ = 0;

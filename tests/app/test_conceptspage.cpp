@@ -1,9 +1,12 @@
+// labels: slow
 // Concepts: create one, add pictures (validated, de-duplicated), refuse a non-image with a clear message.
 #include <QtTest>
 #include <QListWidget>
+#include <QSignalSpy>
 #include <QTemporaryDir>
 
 #include "ConceptsPage.h"
+#include "JobRunner.h"
 #include "atelier/image.h"
 #include "atelier/store.h"
 
@@ -16,7 +19,8 @@ private Q_SLOTS:
         options.data_dir = (dir.path() + QStringLiteral("/data")).toStdString();
         auto store = atelier::Store::open(options);
         const int64_t me = store->create_profile("designer").id;
-        ConceptsPage page;
+        JobRunner runner;
+        ConceptsPage page(&runner);
         page.setStore(store.get(), me);
 
         const int64_t id = page.createConcept(QStringLiteral("My mug"), QStringLiteral("<my-mug>"), QStringLiteral("mug"),
@@ -52,12 +56,53 @@ private Q_SLOTS:
         QCOMPARE(page.imageList()->count(), 3);
     }
 
+    void trainsOnTheWorkerAndAppliesTheConcept() {
+        QTemporaryDir dir;
+        atelier::StoreOptions options;
+        options.data_dir = (dir.path() + QStringLiteral("/data")).toStdString();
+        auto store = atelier::Store::open(options);
+        const int64_t me = store->create_profile("designer").id;
+        JobRunner runner;
+        QSignalSpy loaded(&runner, &JobRunner::modelLoaded);
+        runner.loadModel(QStringLiteral(ATELIER_FIXTURES_DIR "/tiny-sd-a"));
+        QVERIFY(loaded.wait(60000));
+        ConceptsPage page(&runner);
+        page.setStore(store.get(), me);
+        const int64_t id = page.createConcept(QStringLiteral("Dot"), QStringLiteral("<dot>"), QStringLiteral("circle"),
+                                              QStringLiteral("textual_inversion"));
+        QStringList files;
+        for (int i = 0; i < 3; ++i) {
+            atelier::Image image{64, 64, 3, std::vector<uint8_t>(64 * 64 * 3, uint8_t(30 + 80 * i))};
+            const QString path = dir.filePath(QStringLiteral("dot%1.png").arg(i));
+            atelier::write_png(path.toStdString(), image);
+            files << path;
+        }
+        QVERIFY(page.addImages(files).isEmpty());
+        QSignalSpy finished(&page, &ConceptsPage::trainingFinished);
+        page.train(6);
+        QVERIFY(page.isTraining());
+        QVERIFY(finished.wait(600000));
+        QCOMPARE(finished.at(0).at(1).toBool(), true);
+        const atelier::Concept trained = store->concept_by_id(id);
+        QCOMPARE(trained.status, std::string("ready"));
+        QVERIFY(QFile::exists(QString::fromStdString(trained.artifact_path)));
+        QVERIFY(QString::fromStdString(trained.metrics_json).contains(QStringLiteral("eval_loss_after")));
+        const auto specs = page.conceptsFor(QStringLiteral("a photo of <dot> on the beach"));
+        QCOMPARE(int(specs.size()), 1);
+        QCOMPARE(specs[0].path, trained.artifact_path);
+        QVERIFY(page.conceptsFor(QStringLiteral("a photo of a dot")).empty());
+        // The before/after preview: 4 images without the concept, 4 with it.
+        auto* preview = page.findChild<QListWidget*>(QStringLiteral("conceptPreview"));
+        QTRY_COMPARE_WITH_TIMEOUT(preview->count(), 8, 300000);
+    }
+
     void refusesDuplicateTriggerAndEmptyFields() {
         QTemporaryDir dir;
         atelier::StoreOptions options;
         options.data_dir = dir.path().toStdString();
         auto store = atelier::Store::open(options);
-        ConceptsPage page;
+        JobRunner runner;
+        ConceptsPage page(&runner);
         page.setStore(store.get(), store->create_profile("d").id);
         QVERIFY(page.createConcept(QStringLiteral("A"), QStringLiteral("<a>"), QStringLiteral("cat"), QStringLiteral("lora")) > 0);
         // Message boxes are dismissed by the timer; what matters is that nothing is created.
