@@ -30,7 +30,9 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "ClipPlayer.h"
 #include "ImageConvert.h"
+#include "atelier/video.h"
 #include "PreviewView.h"
 #include "atelier/image.h"
 
@@ -60,8 +62,15 @@ GeneratePage::GeneratePage(JobRunner* runner, QWidget* parent) : QWidget(parent)
     gallery_->setObjectName(QStringLiteral("gallery"));
     gallery_->setMinimumHeight(180);
 
+    player_ = new ClipPlayer(liveView_);
+    player_->setObjectName(QStringLiteral("clipPlayer"));
+    auto* viewBox = new QWidget;
+    auto* viewLayout = new QVBoxLayout(viewBox);
+    viewLayout->setContentsMargins(0, 0, 0, 0);
+    viewLayout->addWidget(liveView_, 1);
+    viewLayout->addWidget(player_);
     auto* right = new QSplitter(Qt::Vertical);
-    right->addWidget(liveView_);
+    right->addWidget(viewBox);
     right->addWidget(gallery_);
     right->setStretchFactor(0, 3);
     right->setStretchFactor(1, 1);
@@ -98,6 +107,23 @@ GeneratePage::GeneratePage(JobRunner* runner, QWidget* parent) : QWidget(parent)
     });
     connect(gallery_, &Gallery::savePngRequested, this, [this](int index) {
         const GalleryItem& item = gallery_->entry(index);
+        const QVector<QImage> clip = item.payload.value<QVector<QImage>>();
+        if (clip.size() > 1) {  // a clip: an animated GIF
+            const QString path = QFileDialog::getSaveFileName(this, tr("Save GIF"), QStringLiteral("atelier.gif"),
+                                                              tr("GIF animations (*.gif)"));
+            if (path.isEmpty()) return;
+            try {
+                std::vector<atelier::Image> frames;
+                for (const QImage& f : clip) frames.push_back(fromQImage(f));
+                atelier::GifOptions options;
+                options.fps = player_->fps();
+                atelier::write_gif(path.toStdString(), frames, options);
+                Q_EMIT statusMessage(tr("Saved %1").arg(path));
+            } catch (const std::exception& e) {
+                QMessageBox::warning(this, tr("Could not save"), QString::fromStdString(e.what()));
+            }
+            return;
+        }
         const QString path = QFileDialog::getSaveFileName(this, tr("Save PNG"), QStringLiteral("atelier.png"),
                                                           tr("PNG images (*.png)"));
         if (path.isEmpty()) return;
@@ -119,8 +145,22 @@ GeneratePage::GeneratePage(JobRunner* runner, QWidget* parent) : QWidget(parent)
             QMessageBox::warning(this, tr("Parameters"), QString::fromStdString(e.what()));
         }
     });
-    connect(gallery_, &Gallery::imageActivated, this,
-            [this](int index) { liveView_->setImage(gallery_->entry(index).image); });
+    connect(gallery_, &Gallery::imageActivated, this, [this](int index) {
+        const GalleryItem& item = gallery_->entry(index);
+        const QVector<QImage> clip = item.payload.value<QVector<QImage>>();
+        if (clip.size() > 1) {
+            double fps = 8;
+            try {
+                fps = atelier::parse_parameters(item.parametersText.toStdString()).fps;
+            } catch (const std::exception&) {
+            }
+            player_->setClip(clip, fps > 0 ? fps : 8);
+        } else {
+            player_->clear();
+            liveView_->setCrossfadeMs(180);
+            liveView_->setImage(item.image);
+        }
+    });
     connect(gallery_, &Gallery::sendToCompareRequested, this, [this](const QList<int>& indexes) {
         if (indexes.size() != 2) return;
         const GalleryItem& a = gallery_->entry(indexes[0]);
@@ -209,6 +249,19 @@ QWidget* GeneratePage::buildControls() {
     batch_->setObjectName(QStringLiteral("batch"));
     batch_->setRange(1, 16);
     form->addRow(tr("Batch"), batch_);
+    auto* videoRow = new QHBoxLayout;
+    frames_ = new QSpinBox;
+    frames_->setObjectName(QStringLiteral("frames"));
+    frames_->setRange(0, 32);
+    frames_->setSpecialValueText(tr("image"));
+    frames_->setToolTip(tr("Frames of a clip (needs a motion module: File > Load motion module)"));
+    fps_ = new QDoubleSpinBox;
+    fps_->setRange(1, 60);
+    fps_->setValue(8);
+    fps_->setSuffix(tr(" fps"));
+    videoRow->addWidget(frames_, 1);
+    videoRow->addWidget(fps_, 1);
+    form->addRow(tr("Video"), videoRow);
     layout->addLayout(form);
 
     auto* buttons = new QHBoxLayout;
@@ -315,6 +368,8 @@ atelier::GenerateRequest GeneratePage::currentRequest() {
     request.width = width_->value();
     request.height = height_->value();
     request.batch = batch_->value();
+    request.frames = frames_->value() > 1 ? frames_->value() : 0;
+    request.fps = float(fps_->value());
     if (personalize_) personalize_(request);
     return request;
 }
@@ -426,6 +481,27 @@ void GeneratePage::onGenerated(quint64 ticket, const QVector<GeneratedImage>& im
     }
     if (ticket != ticket_ || images.isEmpty()) return;
     eta_->setText(tr("Done in %1 s").arg(images.front().durationMs / 1000.0, 0, 'f', 2));
+    const int frames = images.front().params.frames;
+    if (frames > 1) {  // clips: one gallery entry each, played in the live view
+        for (int start = 0; start + frames <= images.size(); start += frames) {
+            QVector<QImage> clip;
+            for (int f = 0; f < frames; ++f) clip.push_back(images[start + f].image);
+            GalleryItem item;
+            item.image = clip.front();
+            item.caption = tr("clip · seed %1 · %2 frames").arg(images[start].params.seed).arg(frames);
+            item.parametersText = QString::fromStdString(atelier::format_parameters(images[start].params));
+            item.effectivePrompt = lastEffective_.prompt;
+            item.payload = QVariant::fromValue(clip);
+            gallery_->addItem(item);
+        }
+        player_->setClip(gallery_->entry(gallery_->itemCount() - 1).payload.value<QVector<QImage>>(),
+                         images.front().params.fps);
+        gallery_->scrollToBottom();
+        Q_EMIT imagesGenerated(images, lastEffective_.prompt);
+        return;
+    }
+    player_->clear();
+    liveView_->setCrossfadeMs(180);
     liveView_->setImage(images.front().image);
     for (const GeneratedImage& generated : images) {
         GalleryItem item;

@@ -16,6 +16,7 @@ class QProgressBar;
 class QPushButton;
 class QSpinBox;
 class PreviewView;
+class ClipPlayer;
 
 // The prompt after the active memory rules, and which entries changed it.
 struct EffectivePrompt {
@@ -40,6 +41,8 @@ public:
     void setPersonalizer(std::function<void(atelier::GenerateRequest&)> personalize) { personalize_ = std::move(personalize); }
 
     PreviewView* liveView() const { return liveView_; }
+    ClipPlayer* player() const { return player_; }
+    QSpinBox* framesBox() const { return frames_; }
     Gallery* gallery() const { return gallery_; }
     QPlainTextEdit* promptEdit() const { return prompt_; }
     QPushButton* generateButton() const { return generateButton_; }
@@ -93,6 +96,9 @@ private:
     QSpinBox* width_ = nullptr;
     QSpinBox* height_ = nullptr;
     QSpinBox* batch_ = nullptr;
+    QSpinBox* frames_ = nullptr;
+    QDoubleSpinBox* fps_ = nullptr;
+    ClipPlayer* player_ = nullptr;
     QPushButton* generateButton_ = nullptr;
     QPushButton* cancelButton_ = nullptr;
     QProgressBar* progress_ = nullptr;

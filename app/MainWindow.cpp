@@ -15,6 +15,7 @@
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QScreen>
+#include <QSpinBox>
 #include <QSettings>
 #include <QStackedWidget>
 #include <QStatusBar>
@@ -74,6 +75,12 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
     QMenu* fileMenu = menuBar()->addMenu(tr("&File"));
     fileMenu->addAction(tr("&Open model…"), QKeySequence::Open, this, &MainWindow::openModelDialog);
     recentMenu_ = fileMenu->addMenu(tr("Recent models"));
+    fileMenu->addAction(tr("Load &motion module…"), this, [this] {
+        const QString path = QFileDialog::getOpenFileName(
+            this, tr("AnimateDiff motion module (a .safetensors file or a diffusers MotionAdapter folder's config.json)"),
+            QString(), tr("Motion modules (*.safetensors config.json)"));
+        if (!path.isEmpty()) loadMotionModule(QFileInfo(path).fileName() == QLatin1String("config.json") ? QFileInfo(path).absolutePath() : path);
+    });
     rebuildRecentMenu();
     fileMenu->addSeparator();
     fileMenu->addAction(tr("New &profile…"), this, &MainWindow::newProfileDialog);
@@ -311,6 +318,19 @@ void MainWindow::openModel(const QString& path) {
     loadingPath_ = path;
     modelLabel_->setText(tr("loading %1…").arg(QFileInfo(path).fileName()));
     runner_->loadModel(path, options_.device);
+}
+
+void MainWindow::loadMotionModule(const QString& path) {
+    runner_->runWithModel([path = path.toStdString()](atelier::Model& model) { model.set_motion_module(path); },
+                          [this, path](const QString& error) {
+                              if (!error.isEmpty()) {
+                                  QMessageBox::warning(this, tr("Could not load the motion module"), error);
+                                  return;
+                              }
+                              statusBar()->showMessage(tr("Motion module loaded: set Frames in Generate for clips"), 8000);
+                              if (generatePage_->framesBox()->value() < 2) generatePage_->framesBox()->setValue(16);
+                              Q_EMIT motionModuleLoaded(path);
+                          });
 }
 
 void MainWindow::openModelDialog() {

@@ -57,6 +57,13 @@ public:
     // Loads a model on the worker thread; errors appear as a message box and in the status bar.
     void openModel(const QString& path);
     void setProfile(int64_t profileId);
+    // Adds an AnimateDiff motion module to the loaded model (on the worker thread).
+    void loadMotionModule(const QString& path);
+
+Q_SIGNALS:
+    void motionModuleLoaded(const QString& path);
+
+public:
     // The full-screen live view for an audience (View > Presenter, F11; Esc leaves).
     PresenterWindow* showPresenter(bool fullScreen = true);
     PresenterWindow* presenter() const { return presenter_; }

@@ -36,6 +36,10 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
     cmd->add_option("--out", request->out_dir, "model folder to write (checkpoints in OUT/checkpoints)")->required();
     cmd->add_option("--vae-steps", request->vae_steps, "autoencoder steps")->capture_default_str();
     cmd->add_option("--unet-steps", request->unet_steps, "text encoder + UNet steps")->capture_default_str();
+    cmd->add_option("--unet-stop-after", request->unet_stop_after,
+                    "stop the UNet phase after N steps of the --unet-steps schedule, and export")->capture_default_str();
+    cmd->add_option("--decoder-steps", request->decoder_steps, "decoder fine-tuning steps (encoder frozen)")
+        ->capture_default_str();
     cmd->add_option("--vae-batch", request->vae_batch, "autoencoder batch size")->capture_default_str();
     cmd->add_option("--unet-batch", request->unet_batch, "UNet batch size")->capture_default_str();
     cmd->add_option("--seed", request->seed, "seed of the data, the initialisation and the noise")->capture_default_str();
@@ -67,10 +71,11 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
             std::cout << "cancelled: checkpoint saved in " << r.out_dir << "/checkpoints (continue with --resume)\n";
             std::exit(130);
         }
-        std::printf("done: %s\n  vae %s (loss %.4f), encode %s, unet %s (loss %.4f)\n  scaling_factor %.5f, "
-                    "parameters: unet %lld, vae %lld, text encoder %lld\n",
+        std::printf("done: %s\n  vae %s (loss %.4f), encode %s, unet %s (loss %.4f), decoder %s (loss %.4f)\n"
+                    "  scaling_factor %.5f, parameters: unet %lld, vae %lld, text encoder %lld\n",
                     r.out_dir.c_str(), duration(result.vae_seconds).c_str(), result.vae_loss,
                     duration(result.encode_seconds).c_str(), duration(result.unet_seconds).c_str(), result.unet_loss,
+                    duration(result.decoder_seconds).c_str(), result.decoder_loss,
                     result.scaling_factor, (long long)result.unet_parameters, (long long)result.vae_parameters,
                     (long long)result.text_encoder_parameters);
     });

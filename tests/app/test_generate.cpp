@@ -11,6 +11,7 @@
 #include <QSpinBox>
 #include <QTemporaryDir>
 
+#include "ClipPlayer.h"
 #include "GeneratePage.h"
 #include "JobRunner.h"
 #include "MainWindow.h"
@@ -124,6 +125,36 @@ private Q_SLOTS:
         QSignalSpy generated(window->jobRunner(), &JobRunner::generated);
         page->generateButton()->click();
         QVERIFY(generated.wait(60000));
+    }
+
+    void clipsPlayInTheLiveView() {
+        auto window = studio(kModel);
+        QSignalSpy loaded(window->jobRunner(), &JobRunner::modelLoaded);
+        QVERIFY(loaded.wait(60000));
+        QSignalSpy motion(window.get(), &MainWindow::motionModuleLoaded);
+        window->loadMotionModule(QStringLiteral(ATELIER_FIXTURES_DIR "/tiny-animatediff-a/motion-adapter"));
+        QVERIFY(motion.wait(60000));
+        GeneratePage* page = window->generatePage();
+        QCOMPARE(page->framesBox()->value(), 16);  // video mode switched on
+        page->framesBox()->setValue(8);
+        page->promptEdit()->setPlainText(QStringLiteral("a photo of a cat"));
+        page->stepsBox()->setValue(2);
+        QSignalSpy generated(window->jobRunner(), &JobRunner::generated);
+        page->generateButton()->click();
+        QVERIFY(generated.wait(120000));
+        QCOMPARE(page->gallery()->itemCount(), 1);  // one entry per clip
+        const QVector<QImage> clip = page->gallery()->entry(0).payload.value<QVector<QImage>>();
+        QCOMPARE(clip.size(), 8);
+        ClipPlayer* player = page->player();
+        QVERIFY(player->hasClip());
+        QVERIFY(player->isPlaying());
+        QTRY_VERIFY_WITH_TIMEOUT(player->frame() > 0, 3000);
+        player->step(1);
+        QVERIFY(!player->isPlaying());
+        const int shown = player->frame();
+        player->seek(5);
+        QCOMPARE(player->frame(), 5);
+        QVERIFY(shown >= 0);
     }
 
     void badModelsGiveClearMessages() {
