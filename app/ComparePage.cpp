@@ -393,3 +393,5 @@ void ComparePage::exportQueue() {
         QMessageBox::warning(this, tr("Export failed"), QString::fromStdString(e.what()));
     }
 }
+
+#include "moc_ComparePage.cpp"

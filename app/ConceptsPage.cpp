@@ -486,3 +486,5 @@ void ConceptsPage::dropEvent(QDropEvent* event) {
     showProblems(addImages(paths));
     event->acceptProposedAction();
 }
+
+#include "moc_ConceptsPage.cpp"

@@ -528,3 +528,5 @@ void GeneratePage::dropEvent(QDropEvent* event) {
     }
     event->acceptProposedAction();
 }
+
+#include "moc_GeneratePage.cpp"

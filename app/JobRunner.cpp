@@ -251,3 +251,5 @@ void JobRunner::cancel(quint64 ticket) {
 }
 
 #include "JobRunner.moc"
+
+#include "moc_JobRunner.cpp"

@@ -402,3 +402,5 @@ QString MainWindow::modelText() const {
                                         QString::fromStdString(runner_->modelInfo().family));
     return tr("model: %1").arg(QFileInfo(options_.modelPath).fileName());
 }
+
+#include "moc_MainWindow.cpp"

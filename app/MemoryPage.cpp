@@ -409,3 +409,5 @@ void MemoryPage::importMemory() {
     reload();
     Q_EMIT statusMessage(tr("Imported %1 memory entries").arg(report.memory_entries));
 }
+
+#include "moc_MemoryPage.cpp"

@@ -252,3 +252,5 @@ void PresenterWindow::keyPressEvent(QKeyEvent* event) {
     view_->setHudSettings(settings);
     regenerate();
 }
+
+#include "moc_PresenterWindow.cpp"

@@ -109,3 +109,5 @@ void applyTheme(const QString& theme) {
     }
     QApplication::setPalette(palette);
 }
+
+#include "moc_SettingsDialog.cpp"

@@ -144,3 +144,5 @@ void TastePanel::show() {
                           ? tr("Prototype mixture: needs fitted models of at least 3 other profiles.")
                           : tr("Prototype mixture: %1").arg(summary_.mixture.join(QStringLiteral(" · "))));
 }
+
+#include "moc_TastePanel.cpp"

@@ -92,3 +92,5 @@ void LineChart::paintEvent(QPaintEvent*) {
     painter.setPen(mid);
     painter.drawText(plot.adjusted(6, 2, 0, 0), Qt::AlignLeft | Qt::AlignTop, yLabel_);
 }
+
+#include "moc_Charts.cpp"

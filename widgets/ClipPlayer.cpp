@@ -109,3 +109,5 @@ void ClipPlayer::show(int frame) {
     position_->setText(tr("%1 / %2").arg(frame + 1).arg(frames_.size()));
     Q_EMIT frameShown(frame);
 }
+
+#include "moc_ClipPlayer.cpp"

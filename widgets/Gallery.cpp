@@ -110,3 +110,5 @@ void Gallery::keyPressEvent(QKeyEvent* event) {
     }
     QListWidget::keyPressEvent(event);
 }
+
+#include "moc_Gallery.cpp"

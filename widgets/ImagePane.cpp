@@ -48,3 +48,5 @@ void ImagePane::paintEvent(QPaintEvent*) {
         painter.drawRect(rect().adjusted(3, 3, -3, -3));
     }
 }
+
+#include "moc_ImagePane.cpp"

@@ -340,3 +340,5 @@ void PreviewView::mouseReleaseEvent(QMouseEvent* event) {
     if (event->button() == Qt::MiddleButton) mouseDown_[2] = false;
     update();
 }
+
+#include "moc_PreviewView.cpp"

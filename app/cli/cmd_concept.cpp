@@ -117,12 +117,13 @@ struct TrainOptions {
 std::function<void(GenerateRequest&)> add_concept_use_options(CLI::App& cmd, GlobalOptions& global) {
     struct Uses {
         std::vector<std::string> concepts, loras, embeddings;
-        std::string lora_dir;
+        std::string lora_dir, gate;
     };
     auto u = std::make_shared<Uses>();
     cmd.add_option("--concept", u->concepts, "a stored concept (name or id) or concept file, NAME[:strength] (repeatable)");
     cmd.add_option("--lora", u->loras, "a LoRA file (kohya or diffusers/PEFT keys), FILE[:strength] (repeatable)");
     cmd.add_option("--embedding", u->embeddings, "a textual-inversion file, FILE[:TOKEN] (repeatable)");
+    cmd.add_option("--gate", u->gate, "rank-1 concepts: gate BIAS[:TEMPERATURE] (higher bias: follows the prompt more)");
     cmd.add_option("--lora-dir", u->lora_dir, "where <lora:name:w> in the prompt is looked up (default: DATA/loras)");
     return [u, &global](GenerateRequest& request) {
         for (const std::string& text : u->concepts) {
@@ -139,6 +140,11 @@ std::function<void(GenerateRequest&)> add_concept_use_options(CLI::App& cmd, Glo
                 if (c->artifact_path.empty()) throw Error("--concept: concept '" + name + "' has no trained file yet (status " + c->status + ")");
                 spec.path = c->artifact_path;
                 spec.token = c->trigger_token;
+            }
+            if (!u->gate.empty()) {
+                auto [bias, temperature] = split_suffix(u->gate);
+                spec.gate_bias = parse_strength(bias, "--gate");
+                if (!temperature.empty()) spec.gate_temperature = parse_strength(temperature, "--gate");
             }
             request.concepts.push_back(spec);
         }
