@@ -282,6 +282,15 @@ TEST_CASE("Training: a few TI / LoRA / rank-1 steps lower the loss, deterministi
         r.concepts = {{q.out_path, 1.0f, "", {}, {}}};
         const GenerateResult with = generate(*model, r);
         CHECK(relative_l2(latents_of(with), latents_of(base)) > 1e-4);
+        if (method == "rank1") {
+            // The gate at inference: a bias far above any similarity closes it, which is the edit at strength 0
+            // (the learned word embedding only); the stored gate gives another image.
+            r.concepts = {{q.out_path, 0.0f, "", {}, {}}};
+            const at::Tensor embedding_only = latents_of(generate(*model, r));
+            r.concepts = {{q.out_path, 1.0f, "", 1e4f, {}}};
+            CHECK(at::equal(latents_of(generate(*model, r)), embedding_only));
+            CHECK(relative_l2(latents_of(with), embedding_only) > 1e-6);
+        }
     }
 }
 
