@@ -180,14 +180,17 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
     at::Tensor cov_inverse, class_input;
     if (method == "rank1") {
         at::NoGradGuard no_grad;
-        std::vector<at::Tensor> rows;
+        // C from the encodings of 256 captions of the world (every token up to EOS), in one batch.
+        std::vector<at::Tensor> ids;
+        std::vector<int64_t> lengths;
         for (uint64_t s = 0; s < 256; ++s) {
             const std::string text = world::caption(world::sample_scene(world::derive_seed(request.seed, s)));
-            const std::vector<int64_t> ids = m.tokenizer->encode(text);
-            const int64_t n = std::min<int64_t>(int64_t(ids.size()), 77);
-            const at::Tensor e = te.forward(at::tensor(m.tokenizer->encode_padded(text, 77), at::kLong).unsqueeze(0).to(device));
-            rows.push_back(e.squeeze(0).slice(0, 0, n).to(at::kFloat).cpu());
+            lengths.push_back(std::min<int64_t>(int64_t(m.tokenizer->encode(text).size()), 77));
+            ids.push_back(at::tensor(m.tokenizer->encode_padded(text, 77), at::kLong));
         }
+        const at::Tensor encoded = te.forward(at::stack(ids).to(device)).to(at::kFloat).cpu();
+        std::vector<at::Tensor> rows;
+        for (size_t i = 0; i < lengths.size(); ++i) rows.push_back(encoded[int64_t(i)].slice(0, 0, lengths[i]));
         const at::Tensor enc = at::cat(rows, 0).to(at::kDouble);
         at::Tensor cov = at::matmul(enc.t(), enc) / double(enc.size(0));
         cov += at::eye(cov.size(0), at::kDouble) * (1e-2 * cov.trace().item<double>() / double(cov.size(0)));
