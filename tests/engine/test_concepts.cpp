@@ -265,6 +265,11 @@ TEST_CASE("Training: a few TI / LoRA / rank-1 steps lower the loss, deterministi
         q.width = q.height = 32;  // 16x16 latents: fast
         q.lr = method == "lora" ? 1e-2 : 5e-2;
         q.seed = 3;
+        if (method == "lora") {  // with prior preservation: circles for the class word
+            world::SceneConstraints c;
+            c.shape = world::Shape::circle;
+            for (uint64_t i = 0; i < 2; ++i) q.class_images.push_back(world::render_scene(world::sample_scene(300 + i, world::HeldOut::include, c), 64));
+        }
         q.out_path = (temp_dir() / (method + ".safetensors")).string();
         const TrainConceptResult a = train_concept(*model, q);
         MESSAGE(method << ": eval loss " << a.eval_loss_before << " -> " << a.eval_loss_after << ", "

@@ -40,6 +40,8 @@ struct TrainConceptProgress {
 struct TrainConceptRequest {
     std::string method = "textual_inversion";  // "textual_inversion" (or "ti"), "lora", "rank1"
     std::vector<Image> images;                 // centre-cropped and resized to width x height
+    std::vector<Image> class_images;           // optional prior preservation: pictures of the class word
+    float prior_weight = 1.0f;                 // weight of their loss (DreamBooth's lambda)
     std::string token;                         // the new word, e.g. "<my-mug>"
     std::string class_word;                    // e.g. "mug": initialises TI / rank-1, the key lock of rank-1
     int64_t steps = 0;                         // 0: the method's default (TI 400, LoRA 300, rank-1 300)

@@ -99,6 +99,19 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
             }
         }
     }
+    // Prior preservation (DreamBooth, Ruiz et al. 2023): pictures of the class, trained with the class word.
+    std::vector<at::Tensor> class_means, class_stds;
+    if (!request.class_images.empty()) {
+        if (request.class_word.empty()) throw Error("train_concept: class_images need a class word");
+        at::NoGradGuard no_grad;
+        for (const Image& image : request.class_images) {
+            const at::Tensor x = fit_image(image, request.width > 0 ? request.width : m.info.default_width,
+                                           request.height > 0 ? request.height : m.info.default_height);
+            auto [mean, logvar] = m.vae->encode(x.to(device, m.dtype));
+            class_means.push_back(mean.to(at::kFloat));
+            class_stds.push_back(at::exp(0.5 * logvar.to(at::kFloat)));
+        }
+    }
     const at::Tensor data_mean = at::cat(means, 0), data_std = at::cat(stds, 0);
     const int64_t items = data_mean.size(0);
     const double scaling = m.vae->config().scaling_factor;
@@ -132,6 +145,7 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
             class_ids.push_back(at::tensor(tokenizer.encode_padded(replace_all(t, "{}", request.class_word), 77), at::kLong));
     }
     const at::Tensor all_prompts = at::stack(prompt_ids).to(device);
+    const at::Tensor class_prompts = class_ids.empty() ? at::Tensor() : at::stack(class_ids).to(device);
 
     // ---- parameters
     TensorMap init;
@@ -265,17 +279,21 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
         }
     };
     if (method == "rank1") set_concept_input(concept_input);
+    const at::Tensor class_mean = class_means.empty() ? at::Tensor() : at::cat(class_means, 0);
+    const at::Tensor class_std = class_stds.empty() ? at::Tensor() : at::cat(class_stds, 0);
     const at::Tensor no_rows;
     auto rows = [&]() { return params.count("embedding") ? params.at("embedding") : no_rows; };
 
     // ---- the diffusion loss on a batch
     auto batch_loss = [&](const at::Tensor& idx, const at::Tensor& t, const at::Tensor& noise, const at::Tensor& latent_noise,
-                          const at::Tensor& templ, at::Tensor* encodings_out) {
-        const at::Tensor x0 = (data_mean.index_select(0, idx) + data_std.index_select(0, idx) * latent_noise) * scaling;
+                          const at::Tensor& templ, at::Tensor* encodings_out, bool prior = false) {
+        const at::Tensor& means_of = prior ? class_mean : data_mean;
+        const at::Tensor& stds_of = prior ? class_std : data_std;
+        const at::Tensor x0 = (means_of.index_select(0, idx) + stds_of.index_select(0, idx) * latent_noise) * scaling;
         const at::Tensor ac = alphas.index_select(0, t).view({-1, 1, 1, 1});
         const at::Tensor xt = at::sqrt(ac) * x0 + at::sqrt(1 - ac) * noise;
         const at::Tensor target = v_prediction ? at::sqrt(ac) * noise - at::sqrt(1 - ac) * x0 : noise;
-        const at::Tensor ids = all_prompts.index_select(0, templ);
+        const at::Tensor ids = (prior ? class_prompts : all_prompts).index_select(0, templ);
         const at::Tensor context = encode(ids, rows());
         if (encodings_out) *encodings_out = context;
         const at::Tensor pred = unet.forward(xt.to(m.dtype), t.to(at::kFloat), context.to(m.dtype)).to(at::kFloat);
@@ -331,7 +349,15 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
         const at::Tensor latent_noise = at::randn({batch, lc, lh, lw}, gen).to(device);
         const at::Tensor templ = at::randint(int64_t(templates.size()), {batch}, gen, at::kLong).to(device);
         at::Tensor encodings;
-        const at::Tensor loss = batch_loss(idx, t, noise, latent_noise, templ, &encodings);
+        at::Tensor loss = batch_loss(idx, t, noise, latent_noise, templ, &encodings);
+        if (class_mean.defined()) {  // drawn after the concept batch, so runs without class images draw the same
+            const at::Tensor pidx = at::randint(class_mean.size(0), {batch}, gen, at::kLong).to(device);
+            const at::Tensor pt = at::randint(train_steps, {batch}, gen, at::kLong).to(device);
+            const at::Tensor pnoise = at::randn({batch, lc, lh, lw}, gen).to(device);
+            const at::Tensor platent = at::randn({batch, lc, lh, lw}, gen).to(device);
+            const at::Tensor ptempl = at::randint(int64_t(templates.size()), {batch}, gen, at::kLong).to(device);
+            loss = loss + request.prior_weight * batch_loss(pidx, pt, pnoise, platent, ptempl, nullptr, true);
+        }
         loss.backward();
         if (method == "rank1") {
             // i* follows the concept word's encodings (running mean), then direction and W i* are refreshed.
