@@ -103,7 +103,8 @@ void print_file_info(const ConceptFileInfo& info) {
 }
 
 struct TrainOptions {
-    std::string name, token, class_word, method = "ti", images, out, model;
+    std::string name, token, class_word, method = "ti", images, class_images, out, model;
+    float prior_weight = 1.0f;
     int64_t steps = 0;
     double lr = 0;
     int rank = 4, vectors = 1, batch = 4, size = 0;
@@ -180,6 +181,8 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
         train->add_option("--class", o->class_word, "its class word, e.g. mug (TI/rank-1 start from it; rank-1 locks keys to it)");
         train->add_option("--method", o->method, "ti, lora or rank1 (default ti)");
         train->add_option("--images", o->images, "folder of .png/.jpg pictures (3-20)")->required();
+        train->add_option("--class-images", o->class_images, "prior preservation: a folder of pictures of the class");
+        train->add_option("--prior-weight", o->prior_weight, "weight of the class pictures' loss (default 1)");
         train->add_option("--out", o->out, "the artifact (default: DATA/concepts/NAME-METHOD.safetensors)");
         train->add_option("--model", o->model, "diffusers folder or .safetensors (default: the embedded model)");
         train->add_option("--steps", o->steps, "training steps (default: TI 400, LoRA 300, rank-1 300)");
@@ -199,6 +202,8 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
             TrainConceptRequest q;
             q.method = method;
             q.images = read_image_folder(o->images);
+            if (!o->class_images.empty()) q.class_images = read_image_folder(o->class_images);
+            q.prior_weight = o->prior_weight;
             q.token = o->token;
             q.class_word = o->class_word;
             q.steps = o->steps;
