@@ -6,8 +6,9 @@
 //     request.on_progress = [](const atelier::TrainBaseProgress& p) { ... };
 //     atelier::TrainBaseResult result = atelier::train_base_model(request);
 //
-// Two phases: the autoencoder (reconstruction + small KL), then the text encoder and the UNet jointly
-// (epsilon prediction, 10% caption dropout for classifier-free guidance), each with AdamW, warmup + cosine
+// Three phases: the autoencoder (reconstruction + small KL), then the text encoder and the UNet jointly
+// (epsilon prediction, 10% caption dropout for classifier-free guidance), then the decoder alone on the
+// frozen encoder's latents (sharper pictures, same latent space); each with AdamW, warmup + cosine
 // and an EMA of the weights (the EMA is what gets exported). Checkpoints go to out_dir/checkpoints/ every
 // few hundred steps and on cancel; `resume` continues from them. Same seed and step counts on the same
 // machine and build give the same model. Runs on the calling thread; cancel from any thread.
@@ -30,7 +31,9 @@ struct TrainBaseProgress {
 struct TrainBaseRequest {
     std::string out_dir;          // the model folder; checkpoints in out_dir/checkpoints/
     int64_t vae_steps = 800;
-    int64_t unet_steps = 1800;
+    int64_t unet_steps = 1400;
+    int64_t unet_stop_after = 0;   // > 0: stop (and export) after this many UNet steps of the unet_steps schedule
+    int64_t decoder_steps = 600;  // decoder fine-tuning on the frozen encoder's latents (0: none)
     int vae_batch = 16;
     int unet_batch = 64;
     uint64_t seed = 1;
@@ -45,10 +48,15 @@ struct TrainBaseResult {
     bool cancelled = false;
     double vae_seconds = 0, encode_seconds = 0, unet_seconds = 0;  // this run's time per phase
     double vae_loss = 0, unet_loss = 0;                            // final running averages
+    double decoder_seconds = 0, decoder_loss = 0;
     double scaling_factor = 0;
     int64_t unet_parameters = 0, vae_parameters = 0, text_encoder_parameters = 0;
 };
 
 TrainBaseResult train_base_model(const TrainBaseRequest& request);
+// The last phase alone: fine-tunes the exported autoencoder's decoder with the encoder frozen, so the
+// latent space the UNet learned stays the same. Needs out_dir/vae; independent of the UNet (it may run
+// beside the UNet phase and give the same weights). train_base_model calls it after the UNet.
+TrainBaseResult finetune_base_decoder(const TrainBaseRequest& request);
 
 }  // namespace atelier

@@ -157,15 +157,29 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
     cfg.vae = VaeConfig::from_json_file((out / "vae" / "config.json").string());
     result.scaling_factor = cfg.vae.scaling_factor;
 
+    // ---- the text encoder + UNet trainer first: a finished checkpoint needs no data set
+    OptimizerOptions o;
+    o.lr = 4e-4;
+    o.weight_decay = 0.01;
+    o.warmup_steps = std::min<int64_t>(200, request.unet_steps / 10 + 1);
+    o.total_steps = request.unet_steps;
+    o.min_lr_ratio = 0.1;
+    o.clip_grad_norm = 1.0;
+    o.ema_decay = 0.995;
+    TensorMap init = with_prefix(init_clip_text_weights(cfg.text, request.seed * 31 + 2), "text_encoder/");
+    for (auto& [k, v] : with_prefix(init_unet_weights(cfg.unet, request.seed * 31 + 3), "unet/")) init[k] = v;
+    Trainer trainer(init, o);
+    if (request.resume && fs::exists(unet_ckpt)) trainer.load(unet_ckpt);
     // ---- phase 2: latents of the UNet's data set, encoded once by the exported autoencoder
     const auto encode_start = clock_type::now();
     const ClipTokenizer tokenizer = ClipTokenizer::from_dir(clip_vocab_dir());
     const int64_t dataset_size = std::min<int64_t>(request.unet_steps * request.unet_batch, 32768);
+    const int64_t unet_stop = request.unet_stop_after > 0 ? std::min(request.unet_stop_after, request.unet_steps)
+                                                           : request.unet_steps;
     at::Tensor lat_mean, lat_std, ids;
-    {
+    if (trainer.step() < unet_stop) {
         at::NoGradGuard no_grad;
         const AutoencoderKL vae(cfg.vae, load_tensors(vae_file.string()));
-        result.vae_parameters = vae.parameter_count();
         std::vector<at::Tensor> means, stds;
         std::vector<int64_t> all_ids;
         const int chunk = 256;
@@ -203,22 +217,10 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
 
     // ---- phase 3: text encoder + UNet
     const auto unet_start = clock_type::now();
-    OptimizerOptions o;
-    o.lr = 4e-4;
-    o.weight_decay = 0.01;
-    o.warmup_steps = std::min<int64_t>(200, request.unet_steps / 10 + 1);
-    o.total_steps = request.unet_steps;
-    o.min_lr_ratio = 0.1;
-    o.clip_grad_norm = 1.0;
-    o.ema_decay = 0.995;
-    TensorMap init = with_prefix(init_clip_text_weights(cfg.text, request.seed * 31 + 2), "text_encoder/");
-    for (auto& [k, v] : with_prefix(init_unet_weights(cfg.unet, request.seed * 31 + 3), "unet/")) init[k] = v;
-    Trainer trainer(init, o);
-    if (request.resume && fs::exists(unet_ckpt)) trainer.load(unet_ckpt);
     const at::Tensor alphas_cumprod = sd_alphas_cumprod();
     const double scale = cfg.vae.scaling_factor;
     TrainLoopOptions loop;
-    loop.total_steps = request.unet_steps;
+    loop.total_steps = unet_stop;  // the schedule still spans unet_steps
     loop.checkpoint_every = request.checkpoint_every;
     loop.checkpoint_path = unet_ckpt;
     loop.cancel = request.cancel;
@@ -263,12 +265,98 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
     const TensorMap text_w = strip_prefix(final_weights, "text_encoder/");
     const TensorMap unet_w = strip_prefix(final_weights, "unet/");
     result.text_encoder_parameters = ClipTextModel(cfg.text, text_w).parameter_count();
+    result.vae_parameters = AutoencoderKL(cfg.vae, load_tensors(vae_file.string())).parameter_count();
     result.unet_parameters = UNet2DCondition(cfg.unet, unet_w).parameter_count();
     save_half(out / "text_encoder" / "model.safetensors", text_w);
     save_half(out / "unet" / "diffusion_pytorch_model.safetensors", unet_w);
     write_text(out / "text_encoder" / "config.json", clip_text_config_json(cfg.text));
     write_text(out / "unet" / "config.json", unet_config_json(cfg.unet));
     write_base_model_metadata(out.string());
+    if (request.decoder_steps > 0) {
+        const TrainBaseResult d = finetune_base_decoder(request);
+        result.decoder_seconds = d.decoder_seconds;
+        result.decoder_loss = d.decoder_loss;
+        result.cancelled = d.cancelled;
+    }
+    return result;
+}
+
+TrainBaseResult finetune_base_decoder(const TrainBaseRequest& request) {
+    at::set_num_threads(std::max(1, request.threads));
+    const fs::path out(request.out_dir);
+    const fs::path vae_file = out / "vae" / "diffusion_pytorch_model.safetensors";
+    const std::string ckpt = (out / "checkpoints" / "decoder.safetensors").string();
+    const std::string done_marker = (out / "checkpoints" / "decoder.done").string();
+    TrainBaseResult result;
+    if (request.decoder_steps < 1 || fs::exists(done_marker)) return result;
+    if (!request.resume) fs::remove(ckpt);
+    const VaeConfig config = VaeConfig::from_json_file((out / "vae" / "config.json").string());
+    const TensorMap exported = load_tensors(vae_file.string());
+    TensorMap frozen, trainable;
+    for (const auto& [k, v] : exported) {
+        const bool decoder = k.rfind("decoder.", 0) == 0 || k.rfind("post_quant_conv.", 0) == 0;
+        (decoder ? trainable : frozen)[k] = v.to(at::kFloat);
+    }
+    const auto start = clock_type::now();
+    OptimizerOptions o;
+    o.lr = 5e-4;
+    o.weight_decay = 0.01;
+    o.warmup_steps = std::min<int64_t>(50, request.decoder_steps / 10 + 1);
+    o.total_steps = request.decoder_steps;
+    o.min_lr_ratio = 0.05;
+    o.clip_grad_norm = 1.0;
+    o.ema_decay = 0.995;
+    Trainer trainer(trainable, o);
+    if (request.resume && fs::exists(ckpt)) trainer.load(ckpt);
+    TrainLoopOptions loop;
+    loop.total_steps = request.decoder_steps;
+    loop.checkpoint_every = request.checkpoint_every;
+    loop.checkpoint_path = ckpt;
+    loop.cancel = request.cancel;
+    loop.on_progress = [&](const TrainProgress& p) {
+        result.decoder_loss = p.loss_avg;
+        if (!request.on_progress) return;
+        TrainBaseProgress q;
+        q.phase = "decoder";
+        q.step = p.step;
+        q.total = p.total;
+        q.loss = p.loss_avg;
+        q.step_seconds = p.step_seconds;
+        q.eta_seconds = p.eta_seconds;
+        request.on_progress(q);
+    };
+    const uint64_t data_base = base_model_train_base(request.seed) ^ 0xDECull;
+    const bool done = run_training(trainer, loop, [&](int64_t step) {
+        const SceneBatch batch = render_scene_batch(data_base, step * request.vae_batch, request.vae_batch, 64,
+                                                    world::HeldOut::include);
+        at::Generator gen = step_generator(request.seed, 3, step);
+        TensorMap all = frozen;
+        for (const auto& [k, v] : trainer.params()) all[k] = v;
+        const AutoencoderKL vae(config, all);
+        at::Tensor z;
+        {
+            at::NoGradGuard no_grad;
+            auto [mean, logvar] = vae.encode(batch.images);
+            z = mean + at::exp(0.5 * logvar) * at::randn(mean.sizes(), gen);
+        }
+        const at::Tensor rec = vae.decode(z);
+        const at::Tensor images = batch.images;
+        const at::Tensor diff = rec - images;
+        const at::Tensor dx = (rec.narrow(3, 1, 63) - rec.narrow(3, 0, 63)) - (images.narrow(3, 1, 63) - images.narrow(3, 0, 63));
+        const at::Tensor dy = (rec.narrow(2, 1, 63) - rec.narrow(2, 0, 63)) - (images.narrow(2, 1, 63) - images.narrow(2, 0, 63));
+        at::Tensor loss = diff.abs().mean() + diff.pow(2).mean() + 0.5 * (dx.abs().mean() + dy.abs().mean());
+        loss.backward();
+        return loss.item<double>();
+    });
+    result.decoder_seconds = seconds_since(start);
+    if (!done) {
+        result.cancelled = true;
+        return result;
+    }
+    TensorMap final_weights = frozen;
+    for (const auto& [k, v] : trainer.ema()) final_weights[k] = v;
+    save_half(vae_file, final_weights);
+    write_text(done_marker, "decoder fine-tuned for " + std::to_string(request.decoder_steps) + " steps\n");
     return result;
 }
 
