@@ -14,7 +14,8 @@
 //     g.concepts.push_back({result.artifact_path, 1.0f});
 //
 // Files (safetensors): textual inversion in the diffusers layout ({token: [N, dim]}); LoRA with kohya keys
-// (lora_unet_*, .lora_down/.lora_up/.alpha); rank-1 edits as described in write_rank1 (~100 KB on SD 1.5).
+// (lora_unet_*, .lora_down/.lora_up/.alpha); rank-1 edits: the word embedding, i*, the gate direction, i_class and one value
+// target per cross-attention (about 60 KB on SD 1.5).
 // Each carries metadata atelier.method / atelier.token / atelier.class_word.
 //
 // Thread safety: train_concept uses the Model exclusively (like generate) and leaves it as it found it;

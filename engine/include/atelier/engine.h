@@ -111,7 +111,7 @@ struct EmbeddingSpec {       // textual inversion (A1111 `emb_params`/`string_to
 };
 struct ConceptSpec {         // an artifact of train_concept (TI, LoRA or rank-1 edit, read from its metadata)
     std::string path;
-    float strength = 1.0f;   // LoRA scale; rank-1: scales the edit
+    float strength = 1.0f;   // LoRA scale; rank-1: scales the edit; TI: unused
     std::string token;       // empty: the token stored in the file
     std::optional<float> gate_bias, gate_temperature;  // rank-1 only: override the stored gate
 };
