@@ -262,6 +262,10 @@ QWidget* GeneratePage::buildControls() {
     videoRow->addWidget(frames_, 1);
     videoRow->addWidget(fps_, 1);
     form->addRow(tr("Video"), videoRow);
+    bestOfN_ = new QCheckBox(tr("Rank a batch by my taste (best of N)"));
+    bestOfN_->setObjectName(QStringLiteral("bestOfN"));
+    bestOfN_->setToolTip(tr("Orders the batch by your taste model (Memory > Taste) with the probability each is your favourite"));
+    form->addRow(QString(), bestOfN_);
     layout->addLayout(form);
 
     auto* buttons = new QHBoxLayout;
@@ -503,6 +507,27 @@ void GeneratePage::onGenerated(quint64 ticket, const QVector<GeneratedImage>& im
     player_->clear();
     liveView_->setCrossfadeMs(180);
     liveView_->setImage(images.front().image);
+    if (bestOfN_->isChecked() && ranker_ && images.size() > 1) {
+        QVector<QImage> pictures;
+        for (const GeneratedImage& g : images) pictures.push_back(g.image);
+        const QString effective = lastEffective_.prompt;
+        ranker_(pictures, [this, images, effective](QVector<int> order, QStringList captions) {
+            const int first = gallery_->itemCount();
+            for (int rank = 0; rank < order.size(); ++rank) {
+                const GeneratedImage& generated = images[order[rank]];
+                GalleryItem item;
+                item.image = generated.image;
+                item.caption = tr("#%1 · %2").arg(rank + 1).arg(captions.value(rank));
+                item.parametersText = QString::fromStdString(atelier::format_parameters(generated.params));
+                item.effectivePrompt = effective;
+                gallery_->addItem(item);
+            }
+            liveView_->setImage(gallery_->entry(first).image);
+            gallery_->scrollToBottom();
+        });
+        Q_EMIT imagesGenerated(images, lastEffective_.prompt);
+        return;
+    }
     for (const GeneratedImage& generated : images) {
         GalleryItem item;
         item.image = generated.image;

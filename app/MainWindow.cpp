@@ -32,7 +32,9 @@
 #include "PreviewView.h"
 #include "SettingsDialog.h"
 #include "TastePanel.h"
+#include "ImageConvert.h"
 #include "atelier/prompt_rules.h"
+#include "atelier/taste.h"
 #include "atelier/system.h"
 
 MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWindow(parent), options_(options) {
@@ -231,6 +233,41 @@ void MainWindow::setProfile(int64_t profileId) {
         request.concepts = conceptsPage_->conceptsFor(QString::fromStdString(request.prompt));
     };
     generatePage_->setPersonalizer(personalize);
+    const std::string dataDir = store_->data_dir();
+    generatePage_->setTasteRanker([this, dataDir, profileId](const QVector<QImage>& pictures,
+                                                             std::function<void(QVector<int>, QStringList)> show) {
+        std::vector<atelier::Image> images;
+        for (const QImage& picture : pictures) images.push_back(fromQImage(picture));
+        auto order = std::make_shared<QVector<int>>();
+        auto captions = std::make_shared<QStringList>();
+        runner_->run(
+            [images, dataDir, profileId, order, captions] {
+                using namespace atelier::taste;
+                atelier::StoreOptions options;
+                options.data_dir = dataDir;
+                auto store = atelier::Store::open(options);
+                const auto extractor = make_basic_features();
+                const auto record = store->latest_reward_model(profileId, extractor->feature_set());
+                if (!record) throw atelier::Error("No taste model yet: judge some pairs, then Memory > Taste > Learn.");
+                const RewardModel model = from_record(*record);
+                std::vector<std::vector<float>> features;
+                for (const atelier::Image& image : images) features.push_back(extractor->extract(image));
+                for (const RankedImage& r : rank_images(model, features)) {
+                    order->push_back(r.index);
+                    *captions << QObject::tr("P(best) %1").arg(r.p_best, 0, 'f', 2);
+                }
+            },
+            [this, order, captions, show, n = pictures.size()](const QString& error) {
+                if (!error.isEmpty()) {
+                    statusBar()->showMessage(error, 8000);
+                    QVector<int> identity;
+                    for (int i = 0; i < n; ++i) identity << i;
+                    show(identity, QStringList());
+                    return;
+                }
+                show(*order, *captions);
+            });
+    });
     if (presenter_) {
         presenter_->setPersonalizer(personalize);
         presenter_->setPromptRules(rules_);
