@@ -231,6 +231,7 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
     opt.warmup_steps = std::min<int64_t>(20, steps / 10);
     opt.weight_decay = method == "lora" ? 1e-2 : 0.0;
     opt.min_lr_ratio = 0.1;
+    for (auto& [name, t] : init) t = t.to(device);  // the trainer keeps its moments beside the parameters
     Trainer trainer(init, opt);
     TensorMap& params = trainer.params();
 
@@ -242,8 +243,6 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
         const TensorMap extra = trainer.load(checkpoint_path);
         if (extra.count("concept_input")) concept_input = extra.at("concept_input").clone();
     }
-    if (device != at::Device(at::kCPU))
-        for (auto& [name, p] : params) p = p.to(device).detach().requires_grad_(true);
 
     // ---- adapters on the UNet for the duration of training
     AdapterGuard guard;
