@@ -105,31 +105,42 @@ bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// Where a clip goes: true for a folder of PNG frames, false for OUT.gif; throws for other outputs.
+bool clip_output_is_dir(const std::string& output) {
+    std::error_code ec;
+    if (ends_with(output, "/") || fs::is_directory(output, ec)) return true;
+    std::string lower = output;
+    for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (ends_with(lower, ".mp4") || ends_with(lower, ".webm"))
+        throw Error(output + ": MP4/WebM export needs FFmpeg's libraries, which this build does not use; "
+                    "write a .gif or a frames folder (-o DIR/)");
+    if (!ends_with(lower, ".gif"))
+        throw Error(output + ": a clip is written as .gif or as PNG frames in a folder (-o DIR/ or --frames-dir)");
+    return false;
+}
+
 // Clips: OUT.gif (one per clip, OUT-1.gif ... for a batch) and/or PNG frames in a folder (DIR/frame-000.png;
 // DIR/clip-1/... for a batch). Returns the paths written.
 std::vector<std::string> write_clips(const GenerateResult& result, const std::string& output,
                                      const std::string& frames_dir, float fps) {
     std::vector<std::string> written;
     const int per_clip = result.frames, clips = int(result.images.size()) / std::max(per_clip, 1);
-    std::error_code ec;
-    const bool output_is_dir = !output.empty() && (ends_with(output, "/") || fs::is_directory(output, ec));
-    std::string lower = output;
-    for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
-    if (!output.empty() && !output_is_dir) {
-        if (ends_with(lower, ".mp4") || ends_with(lower, ".webm"))
-            throw Error(output + ": MP4/WebM export needs FFmpeg's libraries, which this build does not use; "
-                        "write a .gif or a frames folder (-o DIR/)");
-        if (!ends_with(lower, ".gif"))
-            throw Error(output + ": a clip is written as .gif or as PNG frames in a folder (-o DIR/ or --frames-dir)");
-    }
+    const bool output_is_dir = !output.empty() && clip_output_is_dir(output);
     for (int b = 0; b < clips; ++b) {
         const auto first = result.images.begin() + long(b) * per_clip;
         const std::vector<Image> clip(first, first + per_clip);
-        const std::map<std::string, std::string> text = {{"parameters", format_parameters(result.params[size_t(b) * per_clip])}};
         for (const std::string& dir : {output_is_dir ? output : std::string(), frames_dir}) {
             if (dir.empty()) continue;
             const std::string clip_dir = clips == 1 ? dir : (fs::path(dir) / ("clip-" + std::to_string(b))).string();
-            for (const std::string& path : write_png_frames(clip_dir, clip, text)) written.push_back(path);
+            fs::create_directories(clip_dir);
+            for (int f = 0; f < per_clip; ++f) {  // each PNG carries its own frame index
+                char name[32];
+                std::snprintf(name, sizeof name, "frame-%03d.png", f);
+                const std::string path = (fs::path(clip_dir) / name).string();
+                const GenerationParams& p = result.params[size_t(b) * per_clip + size_t(f)];
+                write_png(path, clip[size_t(f)], {{"parameters", format_parameters(p)}});
+                written.push_back(path);
+            }
         }
         if (!output.empty() && !output_is_dir) {
             GifOptions gif;
@@ -240,6 +251,8 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
         if (!o->init_latents.empty()) request.init_latents = read_tensor_file(o->init_latents);
         request.keep_final_latents = !o->save_latents.empty();
         apply_concept_options(request);
+
+        if (request.frames > 1) clip_output_is_dir(o->output);  // refuse a bad output before the work
 
         LoadOptions load;
         load.path = o->model.empty() ? default_model_dir() : o->model;

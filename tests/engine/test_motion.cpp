@@ -6,13 +6,17 @@
 #include <ATen/ATen.h>
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
+#include <sys/wait.h>
 #include <fstream>
 #include <unistd.h>
 
 #include "atelier/engine.h"
 #include "atelier/error.h"
+#include "atelier/image.h"
 #include "models/motion_module.h"
 #include "runtime/model_impl.h"
 #include "runtime/tensors.h"
@@ -304,4 +308,63 @@ TEST_CASE("text-to-video: cancel, seeds, errors") {
         CHECK(model()->info().motion_module == kAdapterDir);
     }
     model()->set_motion_module("");
+}
+
+namespace {
+
+struct CliRun {
+    int code = -1;
+    std::string output;
+};
+
+CliRun run_cli(const std::string& args) {
+    CliRun r;
+    const std::string command = "'" + std::string(ATELIER_CLI_PATH) + "' --threads 2 " + args + " 2>&1";
+    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+    REQUIRE(pipe);
+    std::array<char, 4096> buffer{};
+    size_t n = 0;
+    while ((n = fread(buffer.data(), 1, buffer.size(), pipe.get())) > 0) r.output.append(buffer.data(), n);
+    const int status = pclose(pipe.release());
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("atelier-cli generate --frames: 5-D latents in and out, GIF, PNG frames, MP4 refused") {
+    const std::string dir = temp_path("cli");
+    fs::create_directories(dir);
+    const std::string init = dir + "/init.safetensors", saved = dir + "/final.safetensors";
+    write_tensor_file(init, "latents", float_tensor(reference().at("pipeline.init_latents")));
+    const std::string common = "generate -q --model '" + kFixtures + "/tiny-sd-a' --motion-module '" + kAdapterDir +
+                               "' --prompt 'a photo of a cat' --width 64 --height 64 --guidance 7.5 --sampler ddim ";
+    const CliRun r = run_cli(common + "--steps 4 --frames 8 --fps 10 --init-latents '" + init + "' --save-latents '" + saved +
+                             "' --frames-dir '" + dir + "/pngs' -o '" + dir + "/clip.gif'");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    const FloatTensor final_latents = read_tensor_file(saved);
+    REQUIRE(final_latents.shape == std::vector<int64_t>{1, 4, 8, 32, 32});
+    const at::Tensor got = at::from_blob(const_cast<float*>(final_latents.data.data()), {1, 4, 8, 32, 32}, at::kFloat);
+    const double e = rel(got, reference().at("pipeline.final_latents"));
+    MESSAGE("CLI final latents rel L2 " << e);
+    CHECK(e < kTolerance);
+    const Image first = read_image(dir + "/clip.gif");  // stb: the first frame
+    CHECK(first.width == 64);
+    CHECK(first.height == 64);
+    for (int f = 0; f < 8; ++f) CHECK(fs::exists(dir + "/pngs/frame-00" + std::to_string(f) + ".png"));
+    const auto text = read_png_text(dir + "/pngs/frame-003.png");
+    REQUIRE(text.count("parameters"));
+    CHECK(text.at("parameters").find("Frames: 8, Frame: 3, FPS: 10, Motion module: motion-adapter") != std::string::npos);
+    MESSAGE(text.at("parameters"));
+
+    const CliRun mp4 = run_cli(common + "--frames 2 --steps 1 -o '" + dir + "/clip.mp4'");
+    MESSAGE(mp4.output);
+    CHECK(mp4.code != 0);
+    CHECK(mp4.output.find("FFmpeg") != std::string::npos);
+    const CliRun no_module = run_cli("generate -q --model '" + kFixtures + "/tiny-sd-a' --prompt x --steps 1 --width 64 "
+                                     "--height 64 --frames 4 -o '" + dir + "/x.gif'");
+    CHECK(no_module.code != 0);
+    CHECK(no_module.output.find("needs a motion module") != std::string::npos);
+    fs::remove_all(dir);
 }
