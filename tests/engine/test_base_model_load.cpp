@@ -1,0 +1,77 @@
+// labels: fast
+// The shipped default model (resources/models/atelier-tiny): its folder has the diffusers layout and fits
+// the size budget, it loads as SD-family components of the expected shapes, and it draws a 64x64 picture
+// deterministically (same seed, same bytes; another seed, another picture).
+// ATen before doctest: libtorch's glog defines its own CHECK macro, which must not replace doctest's.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "atelier/engine.h"
+#include "atelier/system.h"
+
+using namespace atelier;
+namespace fs = std::filesystem;
+
+namespace {
+const fs::path kModel = fs::path(ATELIER_SOURCE_DIR) / "resources" / "models" / "atelier-tiny";
+}
+
+TEST_CASE("the shipped model folder has the diffusers layout and stays within 30 MB") {
+    for (const char* f : {"model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
+                          "text_encoder/model.safetensors", "tokenizer/vocab.json", "tokenizer/merges.txt",
+                          "tokenizer/tokenizer_config.json", "tokenizer/special_tokens_map.json", "unet/config.json",
+                          "unet/diffusion_pytorch_model.safetensors", "vae/config.json",
+                          "vae/diffusion_pytorch_model.safetensors"})
+        CHECK_MESSAGE(fs::is_regular_file(kModel / f), f);
+    uintmax_t total = 0;
+    for (const auto& e : fs::recursive_directory_iterator(kModel))
+        if (e.is_regular_file()) total += e.file_size();
+    CHECK(total <= 30u * 1000u * 1000u);
+    CHECK_FALSE(fs::exists(kModel / "checkpoints"));
+}
+
+TEST_CASE("the shipped model loads and generates a 64x64 picture deterministically") {
+    at::set_num_threads(1);
+    LoadOptions load;
+    load.path = kModel.string();
+    auto model = Model::load(load);
+    const ModelInfo& info = model->info();
+    CHECK(info.format == "diffusers");
+    CHECK(info.default_width == 64);
+    CHECK(info.default_height == 64);
+    CHECK(info.latent_channels == 4);
+    CHECK(info.vae_scale_factor == 8);
+    CHECK(info.default_sampler == "dpmpp_2m");
+    CHECK(info.prediction_type == "epsilon");
+
+    GenerateRequest r;
+    r.prompt = "a large red circle in the centre, on a plain white background";
+    r.steps = 10;
+    r.seed = 3;
+    r.preview_interval = 0;
+    const GenerateResult a = generate(*model, r);
+    REQUIRE(a.images.size() == 1);
+    const Image& im = a.images[0];
+    CHECK(im.width == 64);
+    CHECK(im.height == 64);
+    // Not a flat or broken picture: the pixels vary.
+    double mean = 0, var = 0;
+    for (uint8_t p : im.pixels) mean += p;
+    mean /= double(im.pixels.size());
+    for (uint8_t p : im.pixels) var += (p - mean) * (p - mean);
+    CHECK(std::sqrt(var / double(im.pixels.size())) > 10.0);
+    const GenerateResult again = generate(*model, r);
+    CHECK(again.images.at(0).pixels == im.pixels);
+    r.seed = 4;
+    CHECK(generate(*model, r).images.at(0).pixels != im.pixels);
+}
+
+TEST_CASE("default_model_dir finds the shipped model in the source tree") {
+    const std::string dir = default_model_dir();
+    REQUIRE_FALSE(dir.empty());
+    CHECK(fs::equivalent(fs::path(dir), kModel));
+}
