@@ -59,6 +59,7 @@ private Q_SLOTS:
         auto window = studio(kModel);
         QSignalSpy loaded(window->jobRunner(), &JobRunner::modelLoaded);
         QVERIFY(loaded.wait(60000));
+        QTRY_VERIFY_WITH_TIMEOUT(!window->jobRunner()->isBusy(), 10000);  // the load job's end follows its signal
         GeneratePage* page = window->generatePage();
         page->promptEdit()->setPlainText(QStringLiteral("a photo of a cat"));
         page->stepsBox()->setValue(4);
@@ -105,6 +106,7 @@ private Q_SLOTS:
         auto window = studio(kModel);
         QSignalSpy loaded(window->jobRunner(), &JobRunner::modelLoaded);
         QVERIFY(loaded.wait(60000));
+        QTRY_VERIFY_WITH_TIMEOUT(!window->jobRunner()->isBusy(), 10000);  // the load job's end follows its signal
         GeneratePage* page = window->generatePage();
         page->promptEdit()->setPlainText(QStringLiteral("a red star"));
         page->stepsBox()->setValue(150);
@@ -131,6 +133,7 @@ private Q_SLOTS:
         auto window = studio(kModel);
         QSignalSpy loaded(window->jobRunner(), &JobRunner::modelLoaded);
         QVERIFY(loaded.wait(60000));
+        QTRY_VERIFY_WITH_TIMEOUT(!window->jobRunner()->isBusy(), 10000);  // the load job's end follows its signal
         QSignalSpy motion(window.get(), &MainWindow::motionModuleLoaded);
         window->loadMotionModule(QStringLiteral(ATELIER_FIXTURES_DIR "/tiny-animatediff-a/motion-adapter"));
         QVERIFY(motion.wait(60000));
