@@ -1,0 +1,77 @@
+// labels: slow
+// The shipped default model judged by an attribute classifier trained here from scratch (a smaller version of
+// bench_base_model): 40 held-out captions generated with the default sampler, steps and guidance must show
+// the asked shape, colour, background, position and count at rates a margin below those measured, so a
+// broken model, sampler or pipeline fails. The classifier is first checked on real renders.
+// ATen before doctest: libtorch's glog defines its own CHECK macro, which must not replace doctest's.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "atelier/engine.h"
+#include "atelier/world.h"
+#include "personalize/attribute_classifier.h"
+#include "personalize/base_model.h"
+
+using namespace atelier;
+namespace fs = std::filesystem;
+
+namespace {
+// bench_base_model's measured rates for the shipped model (200 captions, 2026-11-24: shape 8.5%, colour 7.5%,
+// background 16.5%, background colour 31%, position 19.5%, count 31%), about half of them for 40 captions
+// and a smaller judge. The shipped model is under-trained (500 UNet steps): only the background colour is
+// clearly above chance (1/12), so that is the check that catches a broken model or sampler.
+constexpr double kMinShape = 0.0, kMinColour = 0.0, kMinBackground = 0.05, kMinPosition = 0.0, kMinCount = 0.1;
+constexpr double kMinBackgroundColour = 0.15;
+}  // namespace
+
+TEST_CASE("generated pictures show what their held-out captions ask") {
+    at::set_num_threads(1);
+    ClassifierTrainOptions o;
+    o.steps = 400;
+    const AttributeClassifier classifier = AttributeClassifier::train(o);
+
+    constexpr int kCaptions = 40;
+    std::vector<world::Scene> scenes;
+    std::vector<Image> renders;
+    for (int i = 0; i < kCaptions; ++i) {
+        scenes.push_back(world::sample_scene(world::derive_seed(kBaseModelEvalBase, uint64_t(i)), world::HeldOut::exclude));
+        renders.push_back(world::render_scene(scenes.back(), 64));
+    }
+    AttributeScores real;
+    const auto on_real = classifier.predict(renders);
+    for (int i = 0; i < kCaptions; ++i) real.add(on_real[size_t(i)], scenes[size_t(i)]);
+    MESSAGE("classifier on real renders: shape " << real.rate(real.shape) << ", colour " << real.rate(real.colour)
+            << ", background " << real.rate(real.background) << ", position " << real.rate(real.position)
+            << ", count " << real.rate(real.count));
+    CHECK(real.rate(real.colour) >= 0.6);  // 0.75 measured after 400 steps (1.0 after 1500)
+    CHECK(real.rate(real.position) >= 0.85);
+    CHECK(real.rate(real.background) >= 0.75);
+
+    LoadOptions load;
+    load.path = (fs::path(ATELIER_SOURCE_DIR) / "resources" / "models" / "atelier-tiny").string();
+    auto model = Model::load(load);
+    std::vector<Image> generated;
+    for (int i = 0; i < kCaptions; ++i) {
+        GenerateRequest r;  // the defaults: the model's sampler, the request's steps and guidance
+        r.prompt = world::caption(scenes[size_t(i)]);
+        r.seed = uint64_t(i);
+        r.preview_interval = 0;
+        generated.push_back(generate(*model, r).images.at(0));
+    }
+    AttributeScores s;
+    const auto judged = classifier.predict(generated);
+    for (int i = 0; i < kCaptions; ++i) s.add(judged[size_t(i)], scenes[size_t(i)]);
+    MESSAGE("generated: shape " << s.rate(s.shape) << ", colour " << s.rate(s.colour) << ", background "
+            << s.rate(s.background) << ", background colour " << s.rate(s.background_colour) << ", position " << s.rate(s.position) << ", count " << s.rate(s.count));
+    // Thresholds: bench_base_model's measured rates (200 captions) minus a margin for 40 captions and a
+    // smaller judge.
+    CHECK(s.rate(s.shape) >= kMinShape);
+    CHECK(s.rate(s.colour) >= kMinColour);
+    CHECK(s.rate(s.background) >= kMinBackground);
+    CHECK(s.rate(s.position) >= kMinPosition);
+    CHECK(s.rate(s.count) >= kMinCount);
+    CHECK(s.rate(s.background_colour) >= kMinBackgroundColour);
+}
