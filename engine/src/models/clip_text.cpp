@@ -12,6 +12,7 @@
 
 #include "atelier/error.h"
 #include "io/file_util.h"
+#include "io/json_file.h"
 
 namespace atelier {
 
@@ -54,13 +55,7 @@ const at::Tensor* find_weight(const TensorMap& weights, const std::string& name)
 }  // namespace
 
 ClipTextConfig ClipTextConfig::from_json_file(const std::string& path) {
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(read_file_text(path));
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(path + ": not valid JSON: " + e.what());
-    }
-    if (!j.is_object()) throw Error(path + ": expected a JSON object");
+    const nlohmann::json j = read_json_object(path);
     ClipTextConfig c;
     const auto get_int = [&](const char* field, int& out) {
         if (!j.contains(field)) return;

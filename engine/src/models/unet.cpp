@@ -13,6 +13,7 @@
 #include "atelier/error.h"
 #include "io/checkpoint_keys.h"
 #include "io/file_util.h"
+#include "io/json_file.h"
 #include "models/attention.h"
 #include "models/motion_module.h"
 
@@ -100,18 +101,9 @@ void UNetConfig::validate(const std::string& where) const {
 }
 
 UNetConfig UNetConfig::from_json_file(const std::string& path) {
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(read_file_text(path));
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(path + ": invalid JSON (" + e.what() + ")");
-    }
-    if (!j.is_object()) throw Error(path + ": expected a JSON object");
+    const nlohmann::json j = read_json_object(path);
     UNetConfig c;
-    auto field = [&](const char* name) -> const nlohmann::json* {
-        const auto it = j.find(name);
-        return it == j.end() || it->is_null() ? nullptr : &*it;
-    };
+    auto field = [&](const char* name) { return json_field(j, name); };
     try {
         if (auto* v = field("in_channels")) c.in_channels = v->get<int>();
         if (auto* v = field("out_channels")) c.out_channels = v->get<int>();

@@ -5,12 +5,10 @@
 #include <cmath>
 
 #include "atelier/error.h"
-#include "sampling/scheduler.h"
+#include "sampling/euler_family.h"
 
 namespace atelier {
 
-// Shared with euler_ancestral.cpp: EulerDiscreteScheduler.set_timesteps (v0.25.1), class default spacing
-// "linspace". Fills float32 `timesteps` (as diffusers stores them) and sigmas = interp(t) + [0].
 void euler_family_set_timesteps(const SchedulerConfig& config, const std::vector<float>& alphas_cumprod, int steps,
                                 const std::string& spacing, std::vector<double>& timesteps, std::vector<float>& sigmas) {
     const int n_train = config.num_train_timesteps;
@@ -58,33 +56,38 @@ at::Tensor euler_family_x0(const std::string& prediction, const at::Tensor& mode
     throw Error(who + ": prediction_type \"" + prediction + "\" is not supported (diffusers v0.25.1 neither)");
 }
 
+void EulerFamilyScheduler::set_timesteps(int steps, double strength) {
+    if (steps < 1 || steps > config_.num_train_timesteps) {
+        throw Error(name() + ": steps must be in 1.." + std::to_string(config_.num_train_timesteps) + ", got " +
+                    std::to_string(steps));
+    }
+    num_inference_steps_ = steps;
+    euler_family_set_timesteps(config_, alphas_cumprod_values_, steps, spacing_or("linspace"), timesteps_, sigmas_);
+    apply_strength(steps, strength);
+}
+
+float EulerFamilyScheduler::init_noise_sigma() const {
+    return euler_family_init_noise_sigma(sigmas_, spacing_or("linspace"));
+}
+
+at::Tensor EulerFamilyScheduler::scale_model_input(const at::Tensor& sample, int step_index) const {
+    check_step_index(step_index);
+    const float sigma = sigmas_[step_index];
+    return sample / std::sqrt(sigma * sigma + 1.0f);
+}
+
+at::Tensor EulerFamilyScheduler::add_noise(const at::Tensor& original, const at::Tensor& noise, int step_index) const {
+    check_step_index(step_index);
+    return original + noise * sigmas_[step_index];
+}
+
 namespace {
 
-class EulerScheduler final : public Scheduler {
+class EulerScheduler final : public EulerFamilyScheduler {
 public:
-    explicit EulerScheduler(SchedulerConfig config) : Scheduler(std::move(config)) {}
+    using EulerFamilyScheduler::EulerFamilyScheduler;
 
     std::string name() const override { return "euler"; }
-
-    void set_timesteps(int steps, double strength) override {
-        if (steps < 1 || steps > config_.num_train_timesteps) {
-            throw Error("euler: steps must be in 1.." + std::to_string(config_.num_train_timesteps) + ", got " +
-                        std::to_string(steps));
-        }
-        num_inference_steps_ = steps;
-        euler_family_set_timesteps(config_, alphas_cumprod_values_, steps, spacing_or("linspace"), timesteps_, sigmas_);
-        apply_strength(steps, strength);
-    }
-
-    float init_noise_sigma() const override {
-        return euler_family_init_noise_sigma(sigmas_, spacing_or("linspace"));
-    }
-
-    at::Tensor scale_model_input(const at::Tensor& sample, int step_index) const override {
-        check_step_index(step_index);
-        const float sigma = sigmas_[step_index];
-        return sample / std::sqrt(sigma * sigma + 1.0f);
-    }
 
     StepOutput step(const at::Tensor& model_output, int step_index, const at::Tensor& sample,
                     NoiseSource* /*noise: s_churn = 0 draws none that matters*/) override {
@@ -98,12 +101,6 @@ public:
         const float dt = sigmas_[step_index + 1] - sigma;
         at::Tensor prev = x + derivative * dt;
         return {prev.to(model_output.scalar_type()), x0};
-    }
-
-    at::Tensor add_noise(const at::Tensor& original, const at::Tensor& noise, int step_index) const override {
-        // EulerDiscreteScheduler.add_noise: original + noise * sigmas[step_index].
-        check_step_index(step_index);
-        return original + noise * sigmas_[step_index];
     }
 };
 
