@@ -265,6 +265,9 @@ MemoryPage::MemoryPage(QWidget* parent) : QWidget(parent) {
     connect(deleteShortcut, &QShortcut::activated, remove, &QPushButton::click);
 }
 
+// The undo stack empties itself when it is destroyed; by then nobody must hear about it.
+MemoryPage::~MemoryPage() { undo_->disconnect(this); }
+
 void MemoryPage::setStore(atelier::Store* store, int64_t profileId) {
     store_ = store;
     profileId_ = profileId;

@@ -46,6 +46,7 @@ class MemoryPage : public QWidget {
     Q_OBJECT
 public:
     explicit MemoryPage(QWidget* parent = nullptr);
+    ~MemoryPage() override;
     void setStore(atelier::Store* store, int64_t profileId);
     void reload();
 
