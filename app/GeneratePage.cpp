@@ -108,16 +108,21 @@ GeneratePage::GeneratePage(JobRunner* runner, QWidget* parent) : QWidget(parent)
     connect(gallery_, &Gallery::savePngRequested, this, [this](int index) {
         const GalleryItem& item = gallery_->entry(index);
         const QVector<QImage> clip = item.payload.value<QVector<QImage>>();
-        if (clip.size() > 1) {  // a clip: an animated GIF
-            const QString path = QFileDialog::getSaveFileName(this, tr("Save GIF"), QStringLiteral("atelier.gif"),
-                                                              tr("GIF animations (*.gif)"));
+        if (clip.size() > 1) {  // a clip: GIF, MP4 or WebM by the chosen file type
+            QString filter = tr("MP4 video (*.mp4)");
+            QString path = QFileDialog::getSaveFileName(
+                this, tr("Save clip"), QStringLiteral("atelier.mp4"),
+                tr("MP4 video (*.mp4);;WebM video (*.webm);;GIF animation (*.gif)"), &filter);
             if (path.isEmpty()) return;
+            if (QFileInfo(path).suffix().isEmpty())
+                path += filter.contains(QLatin1String("webm")) ? QStringLiteral(".webm")
+                        : filter.contains(QLatin1String("gif")) ? QStringLiteral(".gif") : QStringLiteral(".mp4");
             try {
                 std::vector<atelier::Image> frames;
                 for (const QImage& f : clip) frames.push_back(fromQImage(f));
-                atelier::GifOptions options;
+                atelier::ClipOptions options;
                 options.fps = player_->fps();
-                atelier::write_gif(path.toStdString(), frames, options);
+                atelier::write_clip(path.toStdString(), frames, options);
                 Q_EMIT statusMessage(tr("Saved %1").arg(path));
             } catch (const std::exception& e) {
                 QMessageBox::warning(this, tr("Could not save"), QString::fromStdString(e.what()));

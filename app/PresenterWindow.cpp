@@ -9,6 +9,7 @@
 #include "ImageConvert.h"
 #include "atelier/image.h"
 #include "atelier/system.h"
+#include "atelier/video.h"
 
 PresenterWindow::PresenterWindow(JobRunner* runner, QWidget* parent) : QWidget(parent), runner_(runner) {
     setWindowTitle(tr("Atelier — presenter"));
@@ -142,7 +143,16 @@ void PresenterWindow::regenerate() {
 void PresenterWindow::onPreview(quint64 ticket, int, const QImage& image) {
     if (ticket != mainTicket_) return;
     if (timing_.firstPreviewMs < 0) timing_.firstPreviewMs = double(sinceTyping_.elapsed());
+    showImage(image);
+}
+
+void PresenterWindow::showImage(const QImage& image) {
     view_->setImage(image);
+    if (!recording_ || image.isNull() || int(recorded_.size()) >= kMaxRecordedFrames) return;
+    // Every frame of a clip has one size: the first picture's (a model switch mid-session is scaled).
+    const QSize size = recorded_.empty() ? image.size() : QSize(recorded_.front().width, recorded_.front().height);
+    recorded_.push_back(fromQImage(image.size() == size ? image : image.scaled(size, Qt::IgnoreAspectRatio,
+                                                                               Qt::SmoothTransformation)));
 }
 
 void PresenterWindow::onGenerated(quint64 ticket, const QVector<GeneratedImage>& images) {
@@ -152,7 +162,7 @@ void PresenterWindow::onGenerated(quint64 ticket, const QVector<GeneratedImage>&
         const double runSeconds = sinceFirstStep_.isValid() ? sinceFirstStep_.elapsed() / 1000.0 : 0;
         timing_.stepsPerSecond = runSeconds > 0 && stepsDone_ > 1 ? (stepsDone_ - 1) / runSeconds : 0;
         personalized_ = images.front().image;
-        view_->setImage(personalized_);
+        showImage(personalized_);
         ++imagesShown_;
         Q_EMIT finalImageShown();
     } else if (ticket == baseTicket_) {
@@ -177,6 +187,7 @@ void PresenterWindow::updateHud() {
     static const char* names[] = {"", "single", "A/B wipe: personalized | base", "side by side: personalized | base",
                                   "2x2: four seeds"};
     hud.extraLines << tr("layout  %1  (W)").arg(QString::fromLatin1(names[int(view_->layoutMode())]));
+    if (recording_) hud.extraLines << tr("REC  %1 frames  (R stops and saves)").arg(recorded_.size());
     view_->setHud(hud);
 }
 
@@ -199,14 +210,54 @@ void PresenterWindow::recordPick(atelier::Choice choice) {
     }
 }
 
-void PresenterWindow::captureFrame() {
+namespace {
+QString capturePath(const QString& extension) {
     const QString dir = QString::fromStdString(atelier::data_dir()) + QStringLiteral("/captures");
     QDir().mkpath(dir);
-    const QString path = dir + QStringLiteral("/presenter-%1.png").arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-hhmmss-zzz")));
-    view_->grabFramebuffer().save(path);
+    return dir + QStringLiteral("/presenter-%1.%2")
+                     .arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-hhmmss-zzz")), extension);
+}
+}  // namespace
+
+void PresenterWindow::hudNote(const QString& line) {
     PreviewView::Hud hud = view_->hud();
-    hud.extraLines << tr("saved %1").arg(path);
+    hud.extraLines << line;
     view_->setHud(hud);
+}
+
+void PresenterWindow::captureFrame() {
+    const QString path = capturePath(QStringLiteral("png"));
+    if (view_->grabFramebuffer().save(path)) hudNote(tr("saved %1").arg(path));
+    else hudNote(tr("could not save %1").arg(path));
+}
+
+void PresenterWindow::startRecording() {
+    recorded_.clear();
+    recording_ = true;
+    if (!personalized_.isNull()) showImage(personalized_);  // the clip starts from what is on screen
+    hudNote(tr("recording (R stops and saves)"));
+}
+
+QString PresenterWindow::stopRecording(const QString& requested) {
+    recording_ = false;
+    std::vector<atelier::Image> frames;
+    frames.swap(recorded_);
+    if (frames.empty()) {
+        hudNote(tr("recording stopped: nothing was shown"));
+        return {};
+    }
+    const QString path = requested.isEmpty() ? capturePath(QStringLiteral("mp4")) : requested;
+    try {
+        atelier::ClipOptions options;
+        options.fps = 8;
+        options.min_side = 512;  // crisp on a projector
+        atelier::write_clip(path.toStdString(), frames, options);
+    } catch (const std::exception& e) {
+        hudNote(tr("recording not saved: %1").arg(QString::fromStdString(e.what())));
+        return {};
+    }
+    hudNote(tr("saved %1 frames to %2").arg(frames.size()).arg(path));
+    return path;
 }
 
 bool PresenterWindow::eventFilter(QObject* watched, QEvent* event) {
@@ -238,6 +289,10 @@ void PresenterWindow::keyPressEvent(QKeyEvent* event) {
             return;
         }
         case Qt::Key_C: captureFrame(); return;
+        case Qt::Key_R:
+            if (recording_) stopRecording();
+            else startRecording();
+            return;
         case Qt::Key_L: settings.seedLocked = !settings.seedLocked; break;
         case Qt::Key_N: settings.seed = settings.seed * 6364136223846793005ULL + 1442695040888963407ULL; break;
         case Qt::Key_Plus: case Qt::Key_Equal: settings.steps = std::min(50, settings.steps + 1); break;

@@ -2,7 +2,9 @@
 // prompt bar regenerates after a short pause (a new keystroke cancels the job in flight, so the
 // newest prompt always wins); step previews crossfade; a Dear ImGui HUD (H) shows timings and
 // settings; W cycles single / A-B wipe (personalized vs. base, same seed) / side by side / 2x2 seeds;
-// Left/Right in a comparison layout records which side the presenter prefers.
+// Left/Right in a comparison layout records which side the presenter prefers. C saves the current frame;
+// R starts recording the session (every preview and final picture shown) and, pressed again, writes it
+// as an MP4 clip to the captures folder.
 #pragma once
 #include <QElapsedTimer>
 #include <QTimer>
@@ -41,9 +43,19 @@ public:
     };
     const Timing& lastTiming() const { return timing_; }
 
+    // Session recording: the pictures shown from startRecording() on (previews and finals, at most
+    // kMaxRecordedFrames), written by stopRecording as GIF/MP4/WebM by the path's extension (empty: an MP4
+    // in the captures folder). Returns the path written, or an empty string (nothing recorded, or an
+    // error, which the HUD shows).
+    static constexpr int kMaxRecordedFrames = 1200;
+    bool isRecording() const { return recording_; }
+    int recordedFrames() const { return int(recorded_.size()); }
+
 public Q_SLOTS:
     void regenerate();
     void captureFrame();
+    void startRecording();
+    QString stopRecording(const QString& path = QString());
 
 Q_SIGNALS:
     void regenerationStarted(const QString& prompt);
@@ -59,6 +71,8 @@ private:
     void onGenerated(quint64 ticket, const QVector<GeneratedImage>& images);
     void updateHud();
     void recordPick(atelier::Choice choice);
+    void showImage(const QImage& image);
+    void hudNote(const QString& line);
     bool isMine(quint64 ticket) const { return ticket == mainTicket_ || ticket == baseTicket_ || ticket == gridTicket_; }
 
     JobRunner* runner_;
@@ -79,4 +93,6 @@ private:
     Timing timing_;
     int imagesShown_ = 0;
     QElapsedTimer sinceOpen_;
+    bool recording_ = false;
+    std::vector<atelier::Image> recorded_;
 };

@@ -16,6 +16,7 @@ packages=(
   libsqlite3-dev                                 # the store
   libstb-dev libimgui-dev                        # image decoding/encoding; the live view's HUD
   zlib1g-dev                                     # PNG text-chunk checksums
+  libavcodec-dev libavformat-dev libswscale-dev  # FFmpeg: clips exported as MP4 (H.264) and WebM (VP9)
   nlohmann-json3-dev libcli11-dev doctest-dev    # JSON, the CLI's argument parser, engine unit tests
   xvfb xauth                                     # a virtual display for OpenGL tests and screenshots
 )

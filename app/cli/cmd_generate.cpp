@@ -105,21 +105,19 @@ bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Where a clip goes: true for a folder of PNG frames, false for OUT.gif; throws for other outputs.
+// Where a clip goes: true for a folder of PNG frames, false for a clip file; throws for other outputs.
 bool clip_output_is_dir(const std::string& output) {
     std::error_code ec;
     if (ends_with(output, "/") || fs::is_directory(output, ec)) return true;
     std::string lower = output;
     for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
-    if (ends_with(lower, ".mp4") || ends_with(lower, ".webm"))
-        throw Error(output + ": MP4/WebM export needs FFmpeg's libraries, which this build does not use; "
-                    "write a .gif or a frames folder (-o DIR/)");
-    if (!ends_with(lower, ".gif"))
-        throw Error(output + ": a clip is written as .gif or as PNG frames in a folder (-o DIR/ or --frames-dir)");
-    return false;
+    for (const std::string& ext : clip_extensions())
+        if (ends_with(lower, ext)) return false;
+    throw Error(output + ": a clip is written as .gif, .mp4 or .webm, or as PNG frames in a folder "
+                "(-o DIR/ or --frames-dir)");
 }
 
-// Clips: OUT.gif (one per clip, OUT-1.gif ... for a batch) and/or PNG frames in a folder (DIR/frame-000.png;
+// Clips: OUT.gif|mp4|webm (one per clip, OUT-1.gif ... for a batch) and/or PNG frames in a folder (DIR/frame-000.png;
 // DIR/clip-1/... for a batch). Returns the paths written.
 std::vector<std::string> write_clips(const GenerateResult& result, const std::string& output,
                                      const std::string& frames_dir, float fps) {
@@ -143,10 +141,10 @@ std::vector<std::string> write_clips(const GenerateResult& result, const std::st
             }
         }
         if (!output.empty() && !output_is_dir) {
-            GifOptions gif;
-            gif.fps = fps;
+            ClipOptions options;
+            options.fps = fps;
             const std::string path = numbered(output, b, clips);
-            write_gif(path, clip, gif);
+            write_clip(path, clip, options);
             written.push_back(path);
         }
     }
@@ -200,9 +198,9 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
     CLI::Option* frames = gen->add_option("--frames", o->frames, "text-to-video: frames per clip (2..32 with AnimateDiff; needs --motion-module)");
     gen->add_option("--motion-module", o->motion_module, "AnimateDiff motion module: diffusers MotionAdapter folder or original .safetensors");
     gen->add_option("--motion-heads", o->motion_heads, "attention heads of an original-layout motion module (default: config.json, else 8)");
-    CLI::Option* fps = gen->add_option("--fps", o->fps, "frames per second of the GIF (default 8)");
+    CLI::Option* fps = gen->add_option("--fps", o->fps, "frames per second of the clip (default 8)");
     gen->add_option("--frames-dir", o->frames_dir, "also write every frame as PNG there (frame-000.png, ...)");
-    gen->add_option("-o,--output", o->output, "output PNG; for clips OUT.gif or a folder DIR/ for PNG frames")->required();
+    gen->add_option("-o,--output", o->output, "output PNG; for clips OUT.gif, OUT.mp4, OUT.webm or a folder DIR/ for PNG frames")->required();
     gen->add_flag("-q,--quiet", o->quiet, "no progress bar");
     const auto apply_concept_options = add_concept_use_options(*gen, global);
 

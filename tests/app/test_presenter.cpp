@@ -1,7 +1,8 @@
 // needs: gl
 // labels: slow
 // Presenter mode: the A/B wipe divider moves the boundary between A and B pixels, the HUD toggles,
-// typing then pausing regenerates exactly once, and typing during a run cancels it for the new prompt.
+// typing then pausing regenerates exactly once, and typing during a run cancels it for the new prompt; a
+// recorded session is written as a clip that decodes back to the pictures shown.
 #include <QtTest>
 #include <QLineEdit>
 #include <QTemporaryDir>
@@ -10,6 +11,7 @@
 #include "PresenterWindow.h"
 #include "PreviewView.h"
 #include "StudioSetup.h"
+#include "atelier/video.h"
 
 namespace {
 const QString kModel = QStringLiteral(ATELIER_FIXTURES_DIR "/tiny-sd-a");
@@ -103,6 +105,57 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(started.count(), 3, 5000);
         QCOMPARE(started.last().at(0).toString(), QStringLiteral("a blue ring on dots"));
         QVERIFY(finished.wait(60000));
+    }
+
+    void recordingWritesTheShownPictures() {
+        JobRunner runner;
+        QSignalSpy loaded(&runner, &JobRunner::modelLoaded);
+        runner.loadModel(kModel);
+        QVERIFY(loaded.wait(60000));
+        PresenterWindow presenter(&runner);
+        presenter.setDebounceMs(50);
+        presenter.resize(800, 600);
+        presenter.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&presenter));
+        QTemporaryDir dir;
+        QCOMPARE(presenter.stopRecording(dir.filePath(QStringLiteral("empty.mp4"))), QString());  // nothing shown
+
+        presenter.view()->setFocus();
+        QTest::keyClick(presenter.view(), Qt::Key_R);
+        QVERIFY(presenter.isRecording());
+        QSignalSpy finished(&presenter, &PresenterWindow::finalImageShown);
+        QTest::keyClicks(presenter.promptBar(), QStringLiteral("a red star"));
+        QVERIFY(finished.wait(30000));
+        presenter.promptBar()->clear();
+        QTest::keyClicks(presenter.promptBar(), QStringLiteral("a blue ring"));
+        QVERIFY(finished.wait(30000));
+        const int frames = presenter.recordedFrames();
+        QVERIFY(frames >= 2);  // two finals at least, and the step previews before them
+        const QImage last = presenter.view()->image().convertToFormat(QImage::Format_RGB888);
+
+        const QString path = presenter.stopRecording(dir.filePath(QStringLiteral("session.mp4")));
+        QCOMPARE(path, dir.filePath(QStringLiteral("session.mp4")));
+        QVERIFY(!presenter.isRecording());
+        const atelier::DecodedClip clip = atelier::read_clip(path.toStdString());
+        QCOMPARE(int(clip.frames.size()), frames);
+        QCOMPARE(clip.fps, 8.0);
+        // The clip's last frame is the final picture on screen, scaled up by a whole factor.
+        auto errorTo = [&](const atelier::Image& back) {
+            const int factor = back.width / last.width();
+            double error = 0;
+            for (int y = 0; y < last.height(); ++y)
+                for (int x = 0; x < last.width(); ++x) {
+                    const QColor want = last.pixelColor(x, y);
+                    const uint8_t* got = &back.pixels[size_t(((y * factor + factor / 2) * back.width + x * factor + factor / 2) * 3)];
+                    error += std::abs(want.red() - got[0]) + std::abs(want.green() - got[1]) + std::abs(want.blue() - got[2]);
+                }
+            return error / (3.0 * last.width() * last.height());
+        };
+        // The fixture model's pictures are pixel noise, H.264's hardest case (measured 20 / 255 for the final,
+        // 117 for the step previews before it).
+        const double error = errorTo(clip.frames.back());
+        QVERIFY2(error < 30.0, qPrintable(QStringLiteral("mean error %1").arg(error)));
+        QVERIFY(errorTo(clip.frames.front()) > 2 * error);
     }
 };
 

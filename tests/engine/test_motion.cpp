@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "atelier/engine.h"
+#include "atelier/video.h"
 #include "atelier/error.h"
 #include "atelier/image.h"
 #include "models/motion_module.h"
@@ -332,7 +333,7 @@ CliRun run_cli(const std::string& args) {
 
 }  // namespace
 
-TEST_CASE("atelier-cli generate --frames: 5-D latents in and out, GIF, PNG frames, MP4 refused") {
+TEST_CASE("atelier-cli generate --frames: 5-D latents in and out, GIF, MP4, PNG frames") {
     const std::string dir = temp_path("cli");
     fs::create_directories(dir);
     const std::string init = dir + "/init.safetensors", saved = dir + "/final.safetensors";
@@ -358,10 +359,16 @@ TEST_CASE("atelier-cli generate --frames: 5-D latents in and out, GIF, PNG frame
     CHECK(text.at("parameters").find("Frames: 8, Frame: 3, FPS: 10, Motion module: motion-adapter") != std::string::npos);
     MESSAGE(text.at("parameters"));
 
-    const CliRun mp4 = run_cli(common + "--frames 2 --steps 1 -o '" + dir + "/clip.mp4'");
-    MESSAGE(mp4.output);
-    CHECK(mp4.code != 0);
-    CHECK(mp4.output.find("FFmpeg") != std::string::npos);
+    const CliRun mp4 = run_cli(common + "--frames 2 --steps 1 --fps 6 -o '" + dir + "/clip.mp4'");
+    INFO(mp4.output);
+    REQUIRE(mp4.code == 0);
+    const DecodedClip back = read_clip(dir + "/clip.mp4");
+    CHECK(back.frames.size() == 2);
+    CHECK(back.fps == doctest::Approx(6));
+    CHECK(back.frames.at(0).width == 256);  // 64x64 frames scaled up 4x for players
+    const CliRun avi = run_cli(common + "--frames 2 --steps 1 -o '" + dir + "/clip.avi'");
+    CHECK(avi.code != 0);
+    CHECK(avi.output.find(".gif, .mp4 or .webm") != std::string::npos);
     const CliRun no_module = run_cli("generate -q --model '" + kFixtures + "/tiny-sd-a' --prompt x --steps 1 --width 64 "
                                      "--height 64 --frames 4 -o '" + dir + "/x.gif'");
     CHECK(no_module.code != 0);
