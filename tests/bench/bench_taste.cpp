@@ -1,6 +1,7 @@
 // Taste benchmark: refit time after one more judgement at 100 .. 10,000 judgements, and the learning curves
 // of simulated people (random vs. active pairs, with and without prototypes fitted on another population).
 //   bench_taste [--people N] [--population N] [--threads N] [--seed S] [--jitter J] [--skip-curves]
+//               [--features basic|model|basic+model] [--model DIR (model features; default: the embedded model)]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <random>
 #include <string>
 
+#include "atelier/engine.h"
 #include "atelier/system.h"
 #include "atelier/taste.h"
 
@@ -83,6 +85,7 @@ int main(int argc, char** argv) {
     SimulationOptions o;
     o.threads = 2;
     bool curves = true;
+    std::string features = "basic", model_dir = default_model_dir();
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -92,8 +95,11 @@ int main(int argc, char** argv) {
         else if (a == "--seed") o.seed = std::stoull(next());
         else if (a == "--jitter") o.jitter = std::stod(next());
         else if (a == "--skip-curves") curves = false;
+        else if (a == "--features") features = next();
+        else if (a == "--model") model_dir = next();
         else {
-            std::cerr << "usage: bench_taste [--people N] [--population N] [--threads N] [--seed S] [--jitter J] [--skip-curves]\n";
+            std::cerr << "usage: bench_taste [--people N] [--population N] [--threads N] [--seed S] [--jitter J] "
+                         "[--skip-curves] [--features basic|model|basic+model] [--model DIR]\n";
             return 2;
         }
     }
@@ -113,6 +119,19 @@ int main(int argc, char** argv) {
     set_compute_threads(1);
     if (!curves) return 0;
 
+    if (features != "basic") {
+        LoadOptions load;
+        load.path = model_dir;
+        std::shared_ptr<Model> model = Model::load(load);
+        auto model_features = make_model_features(model);
+        if (features == "model") o.features = std::move(model_features);
+        else if (features == "basic+model") o.features = concatenate_features(make_basic_features(), std::move(model_features));
+        else {
+            std::cerr << "unknown --features " << features << "\n";
+            return 2;
+        }
+    }
+    std::printf("\nfeature set: %s\n", o.features ? o.features->feature_set().c_str() : "atelier-basic-v1 (38)");
     o.on_progress = [](const std::string& line) { std::fprintf(stderr, "  %s\n", line.c_str()); };
     const auto t0 = std::chrono::steady_clock::now();
     const SimulationReport r = run_simulation(o);

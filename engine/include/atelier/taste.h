@@ -99,15 +99,16 @@ public:
 //   37 subject_parts     separate subject regions (8-connected, at least 8 pixels), at most 8      [0, 8]
 std::unique_ptr<FeatureExtractor> make_basic_features();
 
-// "model-unet-v1": what a diffusion model sees in the picture. The image is encoded by the model's
-// VAE (posterior mean, scaled), noised deterministically to `timestep`, and run through the UNet with an
-// empty prompt; the features are per-channel means and standard deviations of the UNet's predicted noise
-// and of the latent. (The UNet's mid-block activations are not exposed by models/unet.h yet; see the
-// report.) Dimensions = 4 * latent channels. Use it from one thread at a time.
+// "model-unet-v2": what a diffusion model sees in the picture. The image is encoded by the model's VAE
+// (posterior mean, scaled), noised deterministically to `timestep`, and run through the UNet's encoder half
+// with an empty prompt; the mid block's activations, average-pooled over the picture and its four quadrants
+// (5 x channels values), are reduced by a fixed random projection to `dimensions` numbers. Use it from one
+// thread at a time.
 struct ModelFeatureOptions {
     int image_size = 0;       // the picture is resized to this square size first (0: the model's default)
-    int timestep = 500;       // fixed diffusion timestep
+    int timestep = 250;       // fixed diffusion timestep (low: the picture's content, little noise)
     uint64_t noise_seed = 0;  // the same noise for every picture, so differences come from the pictures
+    int dimensions = 48;
 };
 std::unique_ptr<FeatureExtractor> make_model_features(std::shared_ptr<Model> model,
                                                       const ModelFeatureOptions& options = {});
@@ -548,6 +549,9 @@ struct SimulationOptions {
     int image_size = 64;
     uint64_t seed = 1;
     int threads = 1;                 // people evaluated in parallel
+    // What the learner sees of a picture; null: atelier-basic-v1. Other extractors (model features) are
+    // called from one thread.
+    std::shared_ptr<const FeatureExtractor> features;
     std::function<void(const std::string&)> on_progress;   // a line per finished stage
 };
 struct LearningCurve {

@@ -450,8 +450,14 @@ at::Tensor UNet2DCondition::forward(const at::Tensor& sample, const at::Tensor& 
     return forward_frames(sample, timesteps, encoder_hidden_states, 0);
 }
 
+at::Tensor UNet2DCondition::mid_block_output(const at::Tensor& sample, const at::Tensor& timesteps,
+                                             const at::Tensor& encoder_hidden_states) const {
+    return forward_frames(sample, timesteps, encoder_hidden_states, 0, true);
+}
+
 at::Tensor UNet2DCondition::forward_frames(const at::Tensor& sample, const at::Tensor& timesteps,
-                                           const at::Tensor& encoder_hidden_states, int64_t frames) const {
+                                           const at::Tensor& encoder_hidden_states, int64_t frames,
+                                           bool stop_at_mid) const {
     const UNetConfig& c = config_;
     const MotionAdapter* motion = frames > 0 ? motion_.get() : nullptr;
     if (sample.dim() != 4 || sample.size(1) != c.in_channels)
@@ -493,6 +499,7 @@ at::Tensor UNet2DCondition::forward_frames(const at::Tensor& sample, const at::T
     h = mid_block.attentions[0].forward(h, context);
     if (motion && !motion->mid.empty()) h = motion->mid[0].forward(h, frames);
     h = mid_block.resnets[1].forward(h, temb_silu);
+    if (stop_at_mid) return h.contiguous();
 
     for (size_t i = 0; i < up_blocks.size(); ++i) {
         const UpBlock& block = up_blocks[i];

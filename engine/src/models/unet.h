@@ -79,6 +79,11 @@ public:
     at::Tensor forward(const at::Tensor& sample, const at::Tensor& timesteps,
                        const at::Tensor& encoder_hidden_states) const;
 
+    // The encoder half only: the activations after the mid block [B, C_top, H/2^(L-1), W/2^(L-1)], what the
+    // UNet "sees" in a noisy latent (pooled, the taste model's model features). Same inputs as forward.
+    at::Tensor mid_block_output(const at::Tensor& sample, const at::Tensor& timesteps,
+                                const at::Tensor& encoder_hidden_states) const;
+
     // AnimateDiff motion modules (models/motion_module.h): one after each resnet(+transformer) of every
     // down and up block and one after the mid block's transformer; the skips are the states after them.
     // Throws atelier::Error if the adapter does not fit this UNet; nullptr removes it.
@@ -154,8 +159,9 @@ private:
     void load(WeightReader& reader);
     template <class F> void visit_all(F&& f);
     // `frames` > 0: sample holds videos of that many frames in its batch (unet_motion.cpp).
+    // `stop_at_mid`: return the mid block's output (mid_block_output).
     at::Tensor forward_frames(const at::Tensor& sample, const at::Tensor& timesteps,
-                              const at::Tensor& encoder_hidden_states, int64_t frames) const;
+                              const at::Tensor& encoder_hidden_states, int64_t frames, bool stop_at_mid = false) const;
     at::Tensor forward_video(const at::Tensor& sample, const at::Tensor& timesteps,
                              const at::Tensor& encoder_hidden_states) const;
 

@@ -1,16 +1,20 @@
-// Model features ("model-unet-v1"): what a loaded diffusion model sees in a picture. The picture is encoded
+// Model features ("model-unet-v2"): what a loaded diffusion model sees in a picture. The picture is encoded
 // by the VAE (posterior mean x scaling factor), noised to a fixed timestep with fixed noise (DDPM forward
-// process, Ho et al. 2020), and the UNet predicts the noise with an empty prompt; the features are
-// per-channel statistics of the latent and of the prediction.
+// process, Ho et al. 2020), and run through the UNet's encoder half with an empty prompt; the mid block's
+// activations are average-pooled over the whole picture and over its four quadrants (what and where), and a
+// fixed Gaussian random projection (Johnson & Lindenstrauss 1984) brings the 5 x C values to a few dozen, so
+// the reward model's Newton steps stay cheap on SD's 1280 channels too.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "atelier/engine.h"
 #include "atelier/taste.h"
 #include "runtime/model_impl.h"
+#include "models/unet.h"
 #include "sampling/pipeline.h"
 
 namespace atelier::taste {
@@ -25,7 +29,8 @@ public:
         Model::Impl& m = model_->impl();
         if (!m.vae || !m.vae->has_encoder()) throw Error("model features: the model's VAE has no encoder");
         if (!m.unet || !m.text_encoder || !m.tokenizer) throw Error("model features: the model is incomplete");
-        channels_ = m.vae->config().latent_channels;
+        if (options_.dimensions < 1 || options_.dimensions > 1024)
+            throw Error("model features: dimensions must be in 1..1024, not " + std::to_string(options_.dimensions));
         if (options_.image_size <= 0) options_.image_size = m.info.default_width;
         const int f = m.vae->scale_factor();
         if (options_.image_size % f != 0)
@@ -50,16 +55,16 @@ public:
     }
 
     std::string name() const override { return "model-unet"; }
-    std::string version() const override { return "1"; }
+    std::string version() const override { return "2"; }
 
     std::vector<FeatureDescription> describe() const override {
         std::vector<FeatureDescription> out;
-        for (int c = 0; c < channels_; ++c) {
-            const std::string k = std::to_string(c);
-            out.push_back({"latent_mean_" + k, "mean of VAE latent channel " + k, -4, 4});
-            out.push_back({"latent_sd_" + k, "spatial sd of VAE latent channel " + k, 0, 4});
-            out.push_back({"eps_mean_" + k, "mean of the UNet's predicted noise, channel " + k, -2, 2});
-            out.push_back({"eps_sd_" + k, "spatial sd of the UNet's predicted noise, channel " + k, 0, 2});
+        for (int k = 0; k < options_.dimensions; ++k) {
+            char name[32];
+            std::snprintf(name, sizeof name, "unet_mid_%02d", k);
+            out.push_back({name, "random projection " + std::to_string(k) +
+                                     " of the UNet mid block's pooled activations (whole picture and quadrants)",
+                           -1, 1});
         }
         return out;
     }
@@ -92,25 +97,24 @@ public:
         const at::Tensor noise = at::randn(latent.sizes(), gen, at::TensorOptions().dtype(at::kFloat)).to(latent.device());
         const at::Tensor noisy = std::sqrt(alpha_bar_) * latent + std::sqrt(1 - alpha_bar_) * noise;
         const at::Tensor t = at::tensor({int64_t(options_.timestep)}, at::TensorOptions().dtype(at::kLong)).to(m.device);
-        const at::Tensor eps = m.unet->forward(noisy.to(m.dtype), t, context_).to(at::kFloat).cpu();
-        const at::Tensor lat = latent.cpu();
-        std::vector<float> out;
-        for (int c = 0; c < channels_; ++c) {
-            const at::Tensor lc = lat[0][c], ec = eps[0][c];
-            out.push_back(lc.mean().item<float>());
-            out.push_back(lc.std().item<float>());
-            out.push_back(ec.mean().item<float>());
-            out.push_back(ec.std().item<float>());
+        const at::Tensor mid = m.unet->mid_block_output(noisy.to(m.dtype), t, context_).to(at::kFloat).cpu()[0];
+        // [C, h, w] -> whole-picture and quadrant means [5 C] (quadrants by adaptive pooling: any h, w >= 1).
+        const at::Tensor pooled = at::cat({mid.mean({1, 2}), at::adaptive_avg_pool2d(mid.unsqueeze(0), {2, 2})[0].flatten()});
+        if (!projection_.defined() || projection_.size(1) != pooled.size(0)) {
+            at::Generator pg = at::detail::createCPUGenerator(0x7A57E5EEDull);
+            projection_ = at::randn({options_.dimensions, pooled.size(0)}, pg, at::TensorOptions().dtype(at::kFloat)) /
+                          std::sqrt(double(pooled.size(0)));
         }
-        return out;
+        const at::Tensor projected = at::mv(projection_, pooled).contiguous();
+        return std::vector<float>(projected.data_ptr<float>(), projected.data_ptr<float>() + projected.numel());
     }
 
 private:
     std::shared_ptr<Model> model_;
     ModelFeatureOptions options_;
-    int channels_ = 4;
     double alpha_bar_ = 1.0;
-    mutable at::Tensor context_;   // the empty prompt's encoding, computed once
+    mutable at::Tensor context_;     // the empty prompt's encoding, computed once
+    mutable at::Tensor projection_;  // [dimensions, 5 C], fixed by its seed
 };
 
 }  // namespace

@@ -141,7 +141,8 @@ Choice simulated_choice(const SimulatedPerson& person, double ua, double ub, dou
 SimulationReport run_simulation(const SimulationOptions& o) {
     if (o.people < 1 || o.pool_images < 2 || o.heldout_images < 2 || o.checkpoints.empty())
         throw Error("simulation options: need people >= 1, pool_images >= 2, heldout_images >= 2 and checkpoints");
-    const auto extractor = make_basic_features();
+    const std::shared_ptr<const FeatureExtractor> extractor =
+        o.features ? o.features : std::shared_ptr<const FeatureExtractor>(make_basic_features());
     const std::string fs = extractor->feature_set();
     const std::vector<std::string> names = extractor->names();
     const std::vector<double> min_sd = min_feature_sd(*extractor);
@@ -160,7 +161,7 @@ SimulationReport run_simulation(const SimulationOptions& o) {
     bank.features.resize(size_t(bank_size));
     const auto t0 = std::chrono::steady_clock::now();
     {
-        const int threads = std::max(1, o.threads);
+        const int threads = o.features ? 1 : std::max(1, o.threads);
         std::vector<std::thread> pool;
         for (int t = 0; t < threads; ++t)
             pool.emplace_back([&, t] {
@@ -173,8 +174,8 @@ SimulationReport run_simulation(const SimulationOptions& o) {
     }
     SimulationReport report;
     report.feature_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() * std::max(1, o.threads) /
-        bank_size;
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() *
+        (o.features ? 1 : std::max(1, o.threads)) / bank_size;
     report.checkpoints = checkpoints;
     report.people = o.people;
     progress("rendered " + std::to_string(bank_size) + " scenes");
