@@ -1,5 +1,6 @@
 #include "ComparePage.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDateTime>
 #include <QDir>
@@ -64,6 +65,13 @@ ComparePage::ComparePage(QWidget* parent) : QWidget(parent) {
     top->addWidget(queueBox_);
     top->addWidget(importButton);
     top->addWidget(exportButton);
+    learnToggle_ = new QCheckBox(tr("Learn my taste"));
+    learnToggle_->setObjectName(QStringLiteral("learnTasteToggle"));
+    learnToggle_->setFocusPolicy(Qt::ClickFocus);
+    learnToggle_->setToolTip(tr("Ask the pairs of this queue's pictures that teach your taste model most, "
+                                "instead of the queue's order"));
+    connect(learnToggle_, &QCheckBox::toggled, this, &ComparePage::setLearnMode);
+    top->addWidget(learnToggle_);
     top->addStretch(1);
     progressLabel_ = new QLabel;
     progressLabel_->setObjectName(QStringLiteral("progressLabel"));
@@ -129,7 +137,15 @@ ComparePage::ComparePage(QWidget* parent) : QWidget(parent) {
 void ComparePage::setStore(atelier::Store* store, int64_t annotatorId) {
     store_ = store;
     annotatorId_ = annotatorId;
+    featureCache_.reset();
     refreshQueues();
+}
+
+void ComparePage::setLearnMode(bool on) {
+    if (learnToggle_->isChecked() != on) learnToggle_->setChecked(on);  // comes back here through toggled
+    if (learnMode_ == on) return;
+    learnMode_ = on;
+    showNextPair();
 }
 
 void ComparePage::refreshQueues() {
@@ -173,9 +189,30 @@ QImage ComparePage::assetImage(int64_t assetId) {
 
 void ComparePage::showNextPair() {
     pair_.reset();
+    QString learnText;
     if (store_ && queueId_ && annotatorId_) {
         try {
-            pair_ = store_->next_pair(queueId_, annotatorId_);
+            if (learnMode_) {
+                if (!features_) features_ = atelier::taste::make_basic_features();
+                if (!featureCache_) featureCache_ = std::make_unique<atelier::taste::AssetFeatureCache>(*store_, *features_);
+                atelier::taste::PairChoiceOptions options;
+                options.seed = uint64_t(annotatorId_);
+                const auto next = atelier::taste::next_pair_to_learn(*store_, annotatorId_, store_->queue_assets(queueId_),
+                                                                     *featureCache_, options);
+                if (next) {
+                    atelier::QueuePair p;  // outside the queue: no item, the model's own pairing
+                    p.left_asset_id = next->left_asset_id;
+                    p.right_asset_id = next->right_asset_id;
+                    pair_ = p;
+                    learnText = tr("Learn my taste: which do you prefer?  (%1 choices so far · this answer is worth "
+                                   "%2 nats%3)")
+                                    .arg(next->labels)
+                                    .arg(next->score, 0, 'f', 2)
+                                    .arg(next->explored ? tr(", an exploration pick") : QString());
+                }
+            } else {
+                pair_ = store_->next_pair(queueId_, annotatorId_);
+            }
         } catch (const std::exception& e) {
             QMessageBox::warning(this, tr("Compare"), QString::fromStdString(e.what()));
         }
@@ -183,12 +220,13 @@ void ComparePage::showNextPair() {
     left_->setHighlight({});
     right_->setHighlight({});
     if (pair_) {
-        prompt_->setText(QString::fromStdString(pair_->prompt));
+        prompt_->setText(learnMode_ ? learnText : QString::fromStdString(pair_->prompt));
         left_->setImage(assetImage(pair_->left_asset_id));
         right_->setImage(assetImage(pair_->right_asset_id));
     } else {
-        prompt_->setText(queueId_ ? tr("This queue is done for you. Thank you!")
-                                  : tr("No queue yet: send images from Generate, or import a folder."));
+        prompt_->setText(!queueId_    ? tr("No queue yet: send images from Generate, or import a folder.")
+                         : learnMode_ ? tr("Every pair of this queue's pictures has been judged.")
+                                      : tr("This queue is done for you. Thank you!"));
         left_->setImage({});
         right_->setImage({});
     }
@@ -196,7 +234,7 @@ void ComparePage::showNextPair() {
     updateStats();
     // Decode the next pairs' images once this one is on screen, so that the next switch is instant.
     QTimer::singleShot(0, this, [this] {
-        if (!store_ || !queueId_ || !annotatorId_) return;
+        if (!store_ || !queueId_ || !annotatorId_ || learnMode_) return;
         try {
             for (const atelier::QueuePair& next : store_->upcoming_pairs(queueId_, annotatorId_, 2)) {
                 assetImage(next.left_asset_id);
@@ -238,6 +276,7 @@ void ComparePage::choose(atelier::Choice choice) {
     judgement.strength = (choice == atelier::Choice::left || choice == atelier::Choice::right) ? strength_ : 0;
     judgement.rationale = rationale_->text().trimmed().toStdString();
     judgement.decision_ms = shownFor_.elapsed();
+    if (learnMode_) judgement.session = "learn my taste";
     try {
         const int64_t id = store_->record_judgement(judgement);  // durable before the next pair appears
         flash(choice);
@@ -253,12 +292,14 @@ void ComparePage::choose(atelier::Choice choice) {
 void ComparePage::undo() {
     if (!store_ || !queueId_) return;
     try {
-        const auto undone = store_->undo_last_judgement(annotatorId_, queueId_);
+        const auto undone = store_->undo_last_judgement(annotatorId_, learnMode_ ? 0 : queueId_);
         if (!undone) {
             Q_EMIT statusMessage(tr("Nothing to undo"));
             return;
         }
-        Q_EMIT statusMessage(tr("Undid the decision on \"%1\"").arg(QString::fromStdString(undone->prompt)));
+        Q_EMIT statusMessage(undone->prompt.empty()
+                                 ? tr("Undid the last decision")
+                                 : tr("Undid the decision on \"%1\"").arg(QString::fromStdString(undone->prompt)));
         showNextPair();
     } catch (const std::exception& e) {
         QMessageBox::warning(this, tr("Undo failed"), QString::fromStdString(e.what()));

@@ -1,15 +1,19 @@
 // ComparePage: judge pairs of images, keyboard only. Left/A and Right/L choose, Up/T tie,
 // Down/S skip, 1/2/3 strength, R rationale (Enter returns), Ctrl+Z undo. Each decision is in the
-// store before the next pair appears.
+// store before the next pair appears. "Learn my taste" replaces the queue's order with the pair of the
+// queue's pictures whose answer teaches the profile's reward model most (expected information gain).
 #pragma once
 #include <QElapsedTimer>
 #include <QHash>
 #include <QWidget>
+#include <memory>
 #include <optional>
 
 #include "atelier/store.h"
+#include "atelier/taste.h"
 
 class ImagePane;
+class QCheckBox;
 class QComboBox;
 class QLabel;
 class QLineEdit;
@@ -29,6 +33,10 @@ public:
     QLineEdit* rationaleEdit() const { return rationale_; }
     QLabel* progressLabel() const { return progressLabel_; }
     QLabel* agreementLabel() const { return agreementLabel_; }
+    // "Learn my taste": pairs chosen among the queue's pictures for what they teach the taste model;
+    // the judgements are recorded outside the queue (session "learn my taste").
+    void setLearnMode(bool on);
+    bool learnMode() const { return learnMode_; }
 
     // New queues: every pair of the given images (a generation batch), or images paired from a folder.
     int64_t createQueueFromImages(const QString& name, const QVector<QImage>& images, const QString& prompt);
@@ -61,8 +69,12 @@ private:
     int strength_ = 0;
     QElapsedTimer shownFor_;
     QHash<int64_t, QImage> decoded_;  // decoded images by asset id
+    bool learnMode_ = false;
+    std::unique_ptr<atelier::taste::FeatureExtractor> features_;
+    std::unique_ptr<atelier::taste::AssetFeatureCache> featureCache_;  // per store
 
     QComboBox* queueBox_ = nullptr;
+    QCheckBox* learnToggle_ = nullptr;
     QLabel* prompt_ = nullptr;
     ImagePane* left_ = nullptr;
     ImagePane* right_ = nullptr;

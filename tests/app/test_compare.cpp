@@ -1,8 +1,13 @@
-// A keyboard-only annotation session in Compare leaves exactly the right rows in the store.
+// A keyboard-only annotation session in Compare leaves exactly the right rows in the store; "learn my taste"
+// asks pairs of the queue's pictures, never the same twice, and records them outside the queue.
 #include <QtTest>
+#include <QCheckBox>
 #include <QLabel>
 #include <QLineEdit>
 #include <QTemporaryDir>
+
+#include <algorithm>
+#include <set>
 
 #include "ComparePage.h"
 #include "ImageConvert.h"
@@ -26,6 +31,60 @@ struct Expected {
 class TestCompare : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    void learnMyTasteAsksNewPairsOfTheQueuesPictures() {
+        QTemporaryDir dir;
+        atelier::StoreOptions options;
+        options.data_dir = dir.path().toStdString();
+        auto store = atelier::Store::open(options);
+        const atelier::Profile me = store->create_profile("me");
+        std::vector<int64_t> assets;
+        for (int i = 0; i < 5; ++i) assets.push_back(store->import_asset(solid(uint8_t(40 + 50 * i), 80, uint8_t(240 - 50 * i))).id);
+        const int64_t queue = store->create_queue(
+            "five", me.id, {{assets[0], assets[1], "p", atelier::Choice::invalid}, {assets[2], assets[3], "p", atelier::Choice::invalid},
+                            {assets[4], assets[0], "p", atelier::Choice::invalid}}, 1);
+
+        ComparePage page;
+        page.resize(900, 600);
+        page.setStore(store.get(), me.id);
+        page.selectQueue(queue);
+        page.show();
+        QVERIFY(QTest::qWaitForWindowActive(&page));
+        QVERIFY(page.currentPair()->item_id != 0);  // the queue's own order first
+        auto* toggle = page.findChild<QCheckBox*>(QStringLiteral("learnTasteToggle"));
+        QVERIFY(toggle);
+        QTest::mouseClick(toggle, Qt::LeftButton);
+        QVERIFY(page.learnMode());
+        page.setFocus();
+
+        std::set<std::pair<int64_t, int64_t>> asked;
+        for (int n = 0; n < 10; ++n) {  // 5 pictures: 10 pairs
+            QVERIFY(page.currentPair().has_value());
+            const atelier::QueuePair p = *page.currentPair();
+            QCOMPARE(p.item_id, int64_t(0));
+            QVERIFY(std::count(assets.begin(), assets.end(), p.left_asset_id) == 1);
+            QVERIFY(std::count(assets.begin(), assets.end(), p.right_asset_id) == 1);
+            QVERIFY(p.left_asset_id != p.right_asset_id);
+            const auto key = std::minmax(p.left_asset_id, p.right_asset_id);
+            QVERIFY(asked.insert({key.first, key.second}).second);
+            QTest::keyClick(&page, n % 2 ? Qt::Key_Left : Qt::Key_Right);
+        }
+        QVERIFY(!page.currentPair().has_value());  // every pair judged
+        const auto judged = store->list_comparisons(me.id);
+        QCOMPARE(int(judged.size()), 10);
+        for (const auto& c : judged) {
+            QCOMPARE(c.session, std::string("learn my taste"));
+            QCOMPARE(c.queue_id, int64_t(0));
+        }
+        QTest::keyClick(&page, Qt::Key_Z, Qt::ControlModifier);  // undo brings one pair back
+        QVERIFY(page.currentPair().has_value());
+        QCOMPARE(int(store->list_comparisons(me.id).size()), 9);
+
+        QTest::mouseClick(toggle, Qt::LeftButton);  // back to the queue: untouched by the learning session
+        QVERIFY(!page.learnMode());
+        QVERIFY(page.currentPair()->item_id != 0);
+        QCOMPARE(store->queue_progress(queue, me.id).remaining_for_annotator, int64_t(3));
+    }
+
     void keyboardSessionRecordsExactly() {
         QTemporaryDir dir;
         atelier::StoreOptions options;

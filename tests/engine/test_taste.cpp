@@ -3,8 +3,11 @@
 // pictures, serialization, pair choice, prototypes, steering, and memory writing that respects the person.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <random>
+#include <set>
 
 #include "atelier/taste.h"
 #include "engine/store_test_util.h"
@@ -614,4 +617,55 @@ TEST_CASE("cross-validated accuracy is high on learnable data and near chance on
     CHECK(chance > 0.35);
     CHECK(chance < 0.65);
     CHECK(std::isnan(cross_validated_accuracy(TasteData{}, {}, 5, 1)));
+}
+
+TEST_CASE("learn my taste: the next pair comes from the queue's pictures, never repeats, and follows the labels") {
+    store_test::TempDir dir("taste-learn");
+    StoreOptions so;
+    so.data_dir = dir.str();
+    so.durable = false;
+    auto store = Store::open(so);
+    const Profile me = store->create_profile("ada");
+    // Five flat colours, warm to cool, in a queue of three pairs (one picture appears twice).
+    const std::vector<std::array<uint8_t, 3>> colours = {{230, 40, 30}, {240, 150, 30}, {40, 200, 60}, {30, 60, 230}, {120, 40, 200}};
+    std::vector<int64_t> assets;
+    for (const auto& c : colours) assets.push_back(store->import_asset(flat(c[0], c[1], c[2])).id);
+    const int64_t queue = store->create_queue("colours", me.id,
+                                              {{assets[3], assets[0], "x"}, {assets[1], assets[3], "x"}, {assets[2], assets[4], "x"}}, 1);
+    const std::vector<int64_t> pool = store->queue_assets(queue);
+    CHECK(pool == std::vector<int64_t>{assets[3], assets[0], assets[1], assets[2], assets[4]});
+
+    const auto fx = make_basic_features();
+    AssetFeatureCache cache(*store, *fx);
+    PairChoiceOptions options;
+    options.epsilon = 0;
+    std::set<std::pair<int64_t, int64_t>> asked;
+    auto warmth = [&](int64_t id) { return int(std::find(assets.begin(), assets.end(), id) - assets.begin()); };
+    double last_confidence = 0;
+    for (int n = 0; n < 10; ++n) {  // 5 pictures: 10 pairs, each asked once
+        const auto next = next_pair_to_learn(*store, me.id, pool, cache, options);
+        REQUIRE(next);
+        CHECK(next->labels == n);
+        CHECK(next->left_asset_id != next->right_asset_id);
+        CHECK(std::count(pool.begin(), pool.end(), next->left_asset_id) == 1);
+        CHECK(std::count(pool.begin(), pool.end(), next->right_asset_id) == 1);
+        const auto key = std::minmax(next->left_asset_id, next->right_asset_id);
+        CHECK(asked.insert({key.first, key.second}).second);  // never the same pair twice
+        if (n == 0) CHECK(next->prediction.p_first == doctest::Approx(next->prediction.p_second));  // no labels yet
+        // This person prefers the warmer picture (lower index in `assets`).
+        Judgement j;
+        j.annotator_id = me.id;
+        j.left_asset_id = next->left_asset_id;
+        j.right_asset_id = next->right_asset_id;
+        j.choice = warmth(next->left_asset_id) < warmth(next->right_asset_id) ? Choice::left : Choice::right;
+        j.session = "learn my taste";
+        store->record_judgement(j);
+        if (n == 9) {  // by the last pair the model has learnt which way the person leans
+            last_confidence = std::abs(next->prediction.p_first - next->prediction.p_second);
+            CHECK((next->prediction.p_first > next->prediction.p_second) == (j.choice == Choice::left));
+        }
+    }
+    CHECK_FALSE(next_pair_to_learn(*store, me.id, pool, cache, options));  // every pair judged
+    CHECK(last_confidence > 0.2);
+    CHECK_FALSE(next_pair_to_learn(*store, me.id, {assets[0]}, cache, options));
 }

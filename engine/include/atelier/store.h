@@ -405,6 +405,9 @@ public:
     // their images; nothing is assigned or reserved).
     std::vector<QueuePair> upcoming_pairs(int64_t queue_id, int64_t annotator_id, int count);
     QueueProgress queue_progress(int64_t queue_id, int64_t annotator_id = 0);
+    // The distinct pictures of a queue's pairs, in the order they first appear ("learn my taste" picks its
+    // own pairs among them).
+    std::vector<int64_t> queue_assets(int64_t queue_id);
     void delete_queue(int64_t id);                     // its items and the judgements made on it
 
     // Judgements: committed (durably, with StoreOptions::durable) before these return.

@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -431,6 +432,7 @@ class AssetFeatureCache {
 public:
     AssetFeatureCache(Store& store, const FeatureExtractor& extractor) : store_(store), extractor_(extractor) {}
     const std::vector<float>& features(int64_t asset_id);
+    const FeatureExtractor& extractor() const { return extractor_; }
 
 private:
     Store& store_;
@@ -457,6 +459,21 @@ struct ProfileFit {
 // Fits the profile's reward model from its stored judgements (throws Error when it has none).
 ProfileFit fit_profile(Store& store, int64_t profile_id, const FeatureExtractor& extractor, int folds = 5,
                        bool use_memory = true, bool with_learning_curve = false);
+
+// "Learn my taste" (Compare's queue mode): among `candidate_asset_ids` (e.g. Store::queue_assets), the pair
+// whose judgement would teach the profile's reward model most: choose_next_pair on the model fitted to every
+// judgement so far (the memory as prior; the prior alone before the first judgement). Pairs the profile has
+// judged are not proposed again. Empty with fewer than two candidates or when every pair has been judged.
+struct PairToLearn {
+    int64_t left_asset_id = 0, right_asset_id = 0;
+    double score = 0;         // the criterion's value (expected information gain in nats by default)
+    bool explored = false;    // an exploration pick (options.epsilon)
+    Prediction prediction;    // the current model's guess for the pair
+    int64_t labels = 0;       // judgements the model was fitted on
+};
+std::optional<PairToLearn> next_pair_to_learn(Store& store, int64_t profile_id,
+                                              const std::vector<int64_t>& candidate_asset_ids, AssetFeatureCache& cache,
+                                              const PairChoiceOptions& options = {});
 
 // =====================================================================================================
 // Steering

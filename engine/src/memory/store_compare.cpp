@@ -196,6 +196,17 @@ std::vector<QueuePair> Store::upcoming_pairs(int64_t queue_id, int64_t annotator
     return pairs;
 }
 
+std::vector<int64_t> Store::queue_assets(int64_t queue_id) {
+    Stmt s(impl_->db,
+           "SELECT asset_id FROM (SELECT left_asset_id AS asset_id, position, 0 AS side FROM queue_items WHERE queue_id = ?1 "
+           "UNION ALL SELECT right_asset_id, position, 1 FROM queue_items WHERE queue_id = ?1) "
+           "GROUP BY asset_id ORDER BY MIN(position * 2 + side)");
+    s.bind(1, queue_id);
+    std::vector<int64_t> ids;
+    while (s.step()) ids.push_back(s.int64(0));
+    return ids;
+}
+
 namespace {
 // Judgements per minute over active time: each gap between consecutive judgements is the time one
 // took, and gaps over 5 minutes are breaks (counted as the median-free cap of 5 minutes).

@@ -1,5 +1,7 @@
 // A profile's taste model from the store: its judgements as taste data, fitted with the memory as prior.
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "atelier/taste.h"
 
@@ -75,6 +77,48 @@ ProfileFit fit_profile(Store& store, int64_t profile_id, const FeatureExtractor&
         fit.learning_curve.emplace_back(total, fit.heldout_accuracy);
     }
     return fit;
+}
+
+std::optional<PairToLearn> next_pair_to_learn(Store& store, int64_t profile_id,
+                                              const std::vector<int64_t>& candidate_asset_ids, AssetFeatureCache& cache,
+                                              const PairChoiceOptions& choice_options) {
+    std::vector<int64_t> ids;  // distinct, in the given order
+    for (int64_t id : candidate_asset_ids)
+        if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+    if (ids.size() < 2) return std::nullopt;
+
+    const FeatureExtractor& extractor = cache.extractor();
+    const TasteData data = profile_data(store, profile_id, cache);
+    RewardModel model(extractor.feature_set(), extractor.names());
+    if (!data.labels.empty())
+        model.fit(data, fit_options_with_memory(memory_prior(store, profile_id, extractor.names()), extractor));
+
+    std::map<int64_t, int> index_of;
+    std::vector<std::vector<float>> candidates;
+    for (int64_t id : ids) {
+        index_of[id] = int(candidates.size());
+        candidates.push_back(cache.features(id));
+    }
+    PairChoiceOptions options = choice_options;
+    std::set<std::pair<int, int>> judged;
+    for (const PairLabel& l : data.labels) {
+        const auto a = index_of.find(data.item_ids[size_t(l.first)]), b = index_of.find(data.item_ids[size_t(l.second)]);
+        if (a == index_of.end() || b == index_of.end()) continue;
+        judged.insert({std::min(a->second, b->second), std::max(a->second, b->second)});
+    }
+    if (judged.size() >= ids.size() * (ids.size() - 1) / 2) return std::nullopt;
+    options.exclude.insert(options.exclude.end(), judged.begin(), judged.end());
+    options.step = choice_options.step + uint64_t(data.labels.size());  // a fresh exploration draw per judgement
+
+    const PairSuggestion s = choose_next_pair(model, candidates, options);
+    PairToLearn out;
+    out.left_asset_id = ids[size_t(s.first)];
+    out.right_asset_id = ids[size_t(s.second)];
+    out.score = s.score;
+    out.explored = s.explored;
+    out.prediction = model.predict(candidates[size_t(s.first)], candidates[size_t(s.second)]);
+    out.labels = int64_t(data.labels.size());
+    return out;
 }
 
 }  // namespace atelier::taste
