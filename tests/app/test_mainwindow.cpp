@@ -1,13 +1,24 @@
 // needs: gl
-// The studio window: four workspaces, keyboard navigation, and a status bar that names device and model.
+// labels: slow
+// The studio window: four workspaces, keyboard navigation, a status bar that names device and model, and
+// best-of-N: a batch shown in the order of the profile's taste model.
 #include <QtTest>
+#include <QCheckBox>
 #include <QLabel>
 #include <QListWidget>
+#include <QPlainTextEdit>
+#include <QSpinBox>
 #include <QTemporaryDir>
 
+#include "Gallery.h"
+#include "GeneratePage.h"
+#include "ImageConvert.h"
+#include "JobRunner.h"
 #include "MainWindow.h"
 #include "PreviewView.h"
 #include "StudioSetup.h"
+#include "atelier/store.h"
+#include "atelier/taste.h"
 
 class TestMainWindow : public QObject {
     Q_OBJECT
@@ -46,6 +57,48 @@ private Q_SLOTS:
         QVERIFY(device->text().contains(QLatin1String("thread")));
         QCOMPARE(model->text(), QStringLiteral("no model loaded"));
         QVERIFY(window.liveView() != nullptr);
+    }
+
+    void bestOfNShowsTheBatchInTasteOrder() {
+        QTemporaryDir dir;
+        // A stored taste model for "ada": she likes light pictures (weight on mean OKLab lightness).
+        const auto features = atelier::taste::make_basic_features();
+        atelier::taste::RewardModel model(features->feature_set(), features->names());
+        std::vector<double> weights(features->names().size(), 0.0);
+        weights[0] = 6.0;  // lightness_mean
+        model.set_weights(weights, -1.5);
+        {
+            atelier::StoreOptions so;
+            so.data_dir = dir.path().toStdString();
+            auto store = atelier::Store::open(so);
+            const atelier::Profile ada = store->create_profile("ada");
+            store->save_reward_model(atelier::taste::to_record(model, ada.id, 0.9));
+        }
+        StudioOptions options;
+        options.dataDir = dir.path();
+        options.profile = QStringLiteral("ada");
+        options.modelPath = QStringLiteral(ATELIER_FIXTURES_DIR "/tiny-sd-a");
+        MainWindow window(options);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QTRY_VERIFY_WITH_TIMEOUT(window.jobRunner()->hasModel(), 60000);
+        GeneratePage* page = window.generatePage();
+        page->promptEdit()->setPlainText(QStringLiteral("a red star"));
+        page->stepsBox()->setValue(2);
+        page->findChild<QSpinBox*>(QStringLiteral("batch"))->setValue(4);
+        page->bestOfNBox()->setChecked(true);
+        page->startGeneration();
+        QTRY_COMPARE_WITH_TIMEOUT(page->gallery()->itemCount(), 4, 60000);
+        double previous = 1e9, first = 0, last = 0;
+        for (int i = 0; i < 4; ++i) {
+            const GalleryItem& item = page->gallery()->entry(i);
+            QVERIFY2(item.caption.startsWith(QStringLiteral("#%1 · P(best)").arg(i + 1)), qPrintable(item.caption));
+            const double reward = model.reward(features->extract(fromQImage(item.image)));
+            QVERIFY2(reward <= previous + 1e-9, "the gallery shows the batch from the best to the worst by her taste");
+            previous = reward;
+            (i == 0 ? first : last) = reward;
+        }
+        QVERIFY(first > last);  // the four seeds differ in lightness, so the order is not arbitrary
     }
 };
 
