@@ -109,6 +109,7 @@ struct TrainOptions {
     double lr = 0;
     int rank = 4, vectors = 1, batch = 4, size = 0;
     float alpha = 0;
+    bool lora_text_encoder = false;
     uint64_t seed = 1;
     bool no_flip = false, resume = false, quiet = false;
 };
@@ -189,6 +190,8 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
         train->add_option("--lr", o->lr, "learning rate (default: TI/rank-1 5e-3, LoRA 1e-3)");
         train->add_option("--rank", o->rank, "LoRA rank (default 4)");
         train->add_option("--alpha", o->alpha, "LoRA alpha (default: the rank)");
+        train->add_flag("--lora-text-encoder", o->lora_text_encoder,
+                        "LoRA: also train adapters on the text encoder's attention (lora_te_* keys)");
         train->add_option("--vectors", o->vectors, "TI vectors per token (default 1)");
         train->add_option("--batch", o->batch, "pictures per step (default 4)");
         train->add_option("--size", o->size, "training size in pixels (default: the model's)");
@@ -210,6 +213,7 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
             q.lr = o->lr;
             q.rank = o->rank;
             q.alpha = o->alpha;
+            q.lora_text_encoder = o->lora_text_encoder;
             q.vectors = o->vectors;
             q.batch = o->batch;
             q.width = q.height = o->size;

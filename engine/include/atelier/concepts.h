@@ -51,6 +51,7 @@ struct TrainConceptRequest {
     int vectors = 1;                           // TI: vectors of the token
     int rank = 4;                              // LoRA rank
     float alpha = 0;                           // LoRA alpha; 0: = rank
+    bool lora_text_encoder = false;            // LoRA: also adapters on the text encoder's attention (lora_te_*)
     bool flip = true;                          // also train on mirrored pictures
     int width = 0, height = 0;                 // training size (multiples of 8); 0: the model's default
     float gate_bias = 0.75f, gate_temperature = 0.1f;  // rank-1 gate during training (stored as defaults)

@@ -176,8 +176,49 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
             cross_attentions.push_back(name.substr(0, name.size() - 5));  // drop ".to_v"
     }
 
+    // Text-encoder LoRA: the attention projections' weights W0 are replaced by W0 + s up down for each
+    // forward (the merged form, differentiable in up and down); the originals come back when training ends.
+    std::vector<std::string> te_lora_modules;
+    if (method == "lora" && request.lora_text_encoder) {
+        for (int64_t layer = 0; layer < te.config().num_hidden_layers; ++layer)
+            for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
+                const std::string name = "text_model.encoder.layers." + std::to_string(layer) + ".self_attn." + proj;
+                const at::Tensor* w = te.find_parameter(name + ".weight");
+                if (!w) throw Error("train_concept: the text encoder has no '" + name + "'");
+                auto gen = at::make_generator<at::CPUGeneratorImpl>(request.seed * 7919 + 100003 + te_lora_modules.size());
+                const int64_t in = w->size(1), out = w->size(0);
+                init["te_lora." + name + ".down"] = at::randn({rank, in}, gen) / std::sqrt(double(in));
+                init["te_lora." + name + ".up"] = at::zeros({out, rank});
+                te_lora_modules.push_back(name);
+            }
+    }
+    struct WeightRestore {
+        std::vector<std::pair<at::Tensor*, at::Tensor>> saved;
+        ~WeightRestore() {
+            for (auto& [where, original] : saved) *where = original;
+        }
+    } te_weights;
+    for (const std::string& name : te_lora_modules) {
+        at::Tensor* w = te.find_parameter(name + ".weight");
+        te_weights.saved.emplace_back(w, *w);
+    }
+
+    TensorMap* live_params = nullptr;  // the trainer's parameters, once it exists
+
     // ---- text encoding with the trainable rows in place of the new ids
     auto encode = [&](const at::Tensor& ids, const at::Tensor& rows) {
+        if (!te_lora_modules.empty()) {
+            const TensorMap& p = *live_params;
+            for (size_t i = 0; i < te_lora_modules.size(); ++i) {
+                const std::string& name = te_lora_modules[i];
+                const at::Tensor& original = te_weights.saved[i].second;
+                *te_weights.saved[i].first =
+                    (original.to(at::kFloat) + (alpha / double(rank)) * at::matmul(p.at("te_lora." + name + ".up"),
+                                                                                   p.at("te_lora." + name + ".down")))
+                        .to(original.scalar_type());
+            }
+            return te.forward(ids);
+        }
         if (new_ids.empty()) {
             at::NoGradGuard no_grad;
             return te.forward(ids);
@@ -234,6 +275,7 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
     for (auto& [name, t] : init) t = t.to(device);  // the trainer keeps its moments beside the parameters
     Trainer trainer(init, opt);
     TensorMap& params = trainer.params();
+    live_params = &params;
 
     const std::string checkpoint_path = request.checkpoint_path.empty() ? request.out_path + ".ckpt" : request.checkpoint_path;
     at::Tensor concept_input;  // i*, running mean
@@ -394,6 +436,15 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
             l.module = name;
             l.down = params.at("lora." + name + ".down").detach().cpu();
             l.up = params.at("lora." + name + ".up").detach().cpu();
+            l.alpha = alpha;
+            layers.push_back(std::move(l));
+        }
+        for (const std::string& name : te_lora_modules) {
+            LoraLayer l;
+            l.component = "text_encoder";
+            l.module = name;
+            l.down = params.at("te_lora." + name + ".down").detach().cpu();
+            l.up = params.at("te_lora." + name + ".up").detach().cpu();
             l.alpha = alpha;
             layers.push_back(std::move(l));
         }
