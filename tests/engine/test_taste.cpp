@@ -543,6 +543,17 @@ TEST_CASE("memory writing: learned directions become entries; the person's edits
     const MemoryWriteReport second = write_memory(*store, me.id, model, data);
     CHECK(second.added.empty());
     CHECK(second.unchanged.size() == 3);
+    // Supported by fewer choices (only the first 400 labels): the same entries, their provenance follows.
+    TasteData early = data;
+    early.labels.resize(400);
+    write_memory(*store, me.id, model, early);
+    const MemoryEntry fewer = store->memory_entry(warm.id);
+    CHECK(fewer.source_count < warm.source_count);
+    CHECK(int64_t(fewer.source_comparison_ids.size()) == fewer.source_count);
+    CHECK(fewer.text == warm.text);
+    write_memory(*store, me.id, model, data);
+    CHECK(store->memory_entry(warm.id).source_count == warm.source_count);
+    CHECK(store->memory_entry(warm.id).source_comparison_ids == full.source_comparison_ids);
 
     // The person switches "warm colours" off and edits "busy textures" down to 0.5.
     store->set_memory_active(warm.id, false, Actor::user);

@@ -425,6 +425,10 @@ public:
     MemoryEntry memory_entry(int64_t id);
     int64_t add_memory(const MemoryEntry& entry, Actor actor = Actor::user);
     void update_memory(const MemoryEntry& entry, Actor actor = Actor::user);   // kind, text, weight, active
+    // Replaces an entry's provenance (the comparisons and generations behind it, and how many) without
+    // touching what it says: a learned entry re-derived from more choices.
+    void update_memory_sources(int64_t id, int64_t source_count, const std::vector<int64_t>& comparison_ids,
+                               const std::vector<int64_t>& generation_ids = {});
     void set_memory_active(int64_t id, bool active, Actor actor = Actor::user);
     void delete_memory(int64_t id, Actor actor = Actor::user);
     std::vector<MemoryHistoryEvent> memory_history(int64_t entry_id);

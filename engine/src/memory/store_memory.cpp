@@ -158,6 +158,27 @@ void Store::update_memory(const MemoryEntry& entry, Actor actor) {
     t.commit();
 }
 
+void Store::update_memory_sources(int64_t id, int64_t source_count, const std::vector<int64_t>& comparison_ids,
+                                  const std::vector<int64_t>& generation_ids) {
+    Db& db = impl_->db;
+    Transaction t(db);
+    load_entry(db, id);  // throws for an unknown id
+    Stmt count(db, "UPDATE memory_entries SET source_count = ? WHERE id = ?");
+    count.bind(1, source_count).bind(2, id).run();
+    Stmt clear(db, "DELETE FROM memory_entry_sources WHERE entry_id = ?");
+    clear.bind(1, id).run();
+    Stmt src(db, "INSERT INTO memory_entry_sources (entry_id, comparison_id, generation_id) VALUES (?, ?, ?)");
+    for (int64_t c : comparison_ids) {
+        src.reset();
+        src.bind(1, id).bind(2, c).bind_null(3).run();
+    }
+    for (int64_t g : generation_ids) {
+        src.reset();
+        src.bind(1, id).bind_null(2).bind(3, g).run();
+    }
+    t.commit();
+}
+
 void Store::set_memory_active(int64_t id, bool active, Actor actor) {
     MemoryEntry e = load_entry(impl_->db, id);
     e.active = active;

@@ -242,9 +242,19 @@ MemoryWriteReport write_memory(Store& store, int64_t profile_id, const RewardMod
             continue;
         }
         const double weight = round2(std::abs(d.weight));
+        std::vector<int64_t> sources;
+        for (int64_t id : d.supporting_comparisons)
+            if (id != 0) sources.push_back(id);
+        // A learned entry's provenance follows the choices that support it now.
+        auto refresh_sources = [&](const MemoryEntry& entry) {
+            if (options.dry_run) return;
+            if (entry.source_count == int64_t(d.supporting_comparisons.size()) && entry.source_comparison_ids == sources) return;
+            store.update_memory_sources(entry.id, int64_t(d.supporting_comparisons.size()), sources);
+        };
         if (own) {
             if (own->kind == phrase.kind && normalize(own->text) == normalize(phrase.text) &&
                 std::abs(own->weight - weight) < 0.005) {
+                refresh_sources(*own);
                 report.unchanged.push_back(label);
                 report.entry_ids.push_back(own->id);
                 continue;
@@ -255,6 +265,7 @@ MemoryWriteReport write_memory(Store& store, int64_t profile_id, const RewardMod
                 updated.text = phrase.text;
                 updated.weight = weight;
                 store.update_memory(updated, Actor::learner);
+                refresh_sources(*own);
             }
             report.updated.push_back(label);
             report.entry_ids.push_back(own->id);
@@ -267,8 +278,7 @@ MemoryWriteReport write_memory(Store& store, int64_t profile_id, const RewardMod
         e.weight = weight;
         e.active = true;
         e.source = "learned";
-        for (int64_t id : d.supporting_comparisons)
-            if (id != 0) e.source_comparison_ids.push_back(id);
+        e.source_comparison_ids = sources;
         e.source_count = int64_t(d.supporting_comparisons.size());
         if (!options.dry_run) report.entry_ids.push_back(store.add_memory(e, Actor::learner));
         report.added.push_back(label);
