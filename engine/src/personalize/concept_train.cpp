@@ -430,24 +430,19 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
         write_embedding_diffusers(request.out_path, {request.token, params.at("embedding").detach().cpu()}, metadata);
     } else if (method == "lora") {
         std::vector<LoraLayer> layers;
-        for (const std::string& name : lora_modules) {
-            LoraLayer l;
-            l.component = "unet";
-            l.module = name;
-            l.down = params.at("lora." + name + ".down").detach().cpu();
-            l.up = params.at("lora." + name + ".up").detach().cpu();
-            l.alpha = alpha;
-            layers.push_back(std::move(l));
-        }
-        for (const std::string& name : te_lora_modules) {
-            LoraLayer l;
-            l.component = "text_encoder";
-            l.module = name;
-            l.down = params.at("te_lora." + name + ".down").detach().cpu();
-            l.up = params.at("te_lora." + name + ".up").detach().cpu();
-            l.alpha = alpha;
-            layers.push_back(std::move(l));
-        }
+        auto add_layers = [&](const std::vector<std::string>& modules, const char* component, const std::string& prefix) {
+            for (const std::string& name : modules) {
+                LoraLayer l;
+                l.component = component;
+                l.module = name;
+                l.down = params.at(prefix + name + ".down").detach().cpu();
+                l.up = params.at(prefix + name + ".up").detach().cpu();
+                l.alpha = alpha;
+                layers.push_back(std::move(l));
+            }
+        };
+        add_layers(lora_modules, "unet", "lora.");
+        add_layers(te_lora_modules, "text_encoder", "te_lora.");
         metadata["ss_network_dim"] = std::to_string(rank);
         metadata["ss_network_alpha"] = std::to_string(alpha);
         write_lora_kohya(request.out_path, layers, metadata);
