@@ -32,7 +32,6 @@
 #include "PreviewView.h"
 #include "SettingsDialog.h"
 #include "TastePanel.h"
-#include "ImageConvert.h"
 #include "atelier/prompt_rules.h"
 #include "atelier/taste.h"
 #include "atelier/system.h"
@@ -268,10 +267,34 @@ void MainWindow::setProfile(int64_t profileId) {
                 show(*order, *captions);
             });
     });
-    if (presenter_) {
-        presenter_->setPersonalizer(personalize);
-        presenter_->setPromptRules(rules_);
-        presenter_->setStore(store_.get(), profileId_);
+    if (presenter_) configurePresenter();
+}
+
+void MainWindow::configurePresenter() {
+    presenter_->setPromptRules(rules_);
+    presenter_->setPersonalizer([this](atelier::GenerateRequest& request) {
+        request.concepts = conceptsPage_->conceptsFor(QString::fromStdString(request.prompt));
+    });
+    presenter_->setStore(store_.get(), profileId_);
+    presenter_->setTasteScorer([this](const QImage& a, const QImage& b) { return tasteLine(a, b); });
+}
+
+QString MainWindow::tasteLine(const QImage& a, const QImage& b) const {
+    if (!store_ || !profileId_) return {};
+    try {
+        const auto features = atelier::taste::make_basic_features();
+        const auto record = store_->latest_reward_model(profileId_, features->feature_set());
+        if (!record) return tr("no taste model yet (Memory > Taste)");
+        const atelier::taste::RewardModel model = atelier::taste::from_record(*record);
+        const std::vector<float> fa = features->extract(fromQImage(a));
+        QString line = tr("%1 ± %2").arg(model.reward(fa), 0, 'f', 2).arg(model.reward_sd(fa), 0, 'f', 2);
+        if (!b.isNull()) {
+            const atelier::taste::Prediction p = model.predict(fa, features->extract(fromQImage(b)));
+            line += tr(" · P(A over B) %1").arg(p.p_first + 0.5 * p.p_tie, 0, 'f', 2);
+        }
+        return line;
+    } catch (const std::exception& e) {
+        return tr("taste: %1").arg(QString::fromStdString(e.what()));
     }
 }
 
@@ -283,11 +306,7 @@ PresenterWindow* MainWindow::showPresenter(bool fullScreen) {
             activateWindow();
         });
     }
-    presenter_->setPromptRules(rules_);
-    presenter_->setPersonalizer([this](atelier::GenerateRequest& request) {
-        request.concepts = conceptsPage_->conceptsFor(QString::fromStdString(request.prompt));
-    });
-    presenter_->setStore(store_.get(), profileId_);
+    configurePresenter();
     presenter_->setModelName(QFileInfo(options_.modelPath).fileName());
     presenter_->promptBar()->setText(generatePage_->promptEdit()->toPlainText().simplified());
     if (fullScreen) {

@@ -72,6 +72,9 @@ protected:
     void closeEvent(QCloseEvent* event) override;
 
 private:
+    void configurePresenter();
+    // The presenter HUD's taste line: A's reward ± sd under the profile's taste model, and P(A over B).
+    QString tasteLine(const QImage& a, const QImage& b) const;
     void openStore();
     void refreshProfiles();
     void newProfileDialog();

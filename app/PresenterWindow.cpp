@@ -2,6 +2,7 @@
 
 #include <QDateTime>
 #include <QDir>
+#include <QFileInfo>
 #include <QKeyEvent>
 #include <QLineEdit>
 #include <QVBoxLayout>
@@ -100,6 +101,8 @@ void PresenterWindow::regenerate() {
     runner_->cancel(baseTicket_);
     runner_->cancel(gridTicket_);
     baseTicket_ = gridTicket_ = 0;
+    base_ = QImage();  // B belongs to the new prompt: picks and the taste line wait for it
+    tasteLine_.clear();
     if (!sinceTyping_.isValid()) sinceTyping_.start();
     timing_ = {};
     ++regenerations_;
@@ -120,6 +123,8 @@ void PresenterWindow::regenerate() {
     request.guidance = settings.guidance;
     request.seed = settings.seed;
     if (personalize_) personalize_(request);
+    settings.strengths = applyStrengths(request, settings.strengths);
+    view_->setHudSettings(settings);
     mainTicket_ = runner_->generate(request);
 
     const PreviewView::Layout layout = view_->layoutMode();
@@ -138,6 +143,22 @@ void PresenterWindow::regenerate() {
     stepsDone_ = 0;
     updateHud();
     Q_EMIT regenerationStarted(text);
+}
+
+QVector<QPair<QString, float>> PresenterWindow::applyStrengths(atelier::GenerateRequest& request,
+                                                               const QVector<QPair<QString, float>>& sliders) {
+    QVector<QPair<QString, float>> now;
+    auto apply = [&](const QString& name, float& strength) {
+        for (const auto& [known, value] : sliders)
+            if (known == name) strength = value;
+        now.append({name, strength});
+    };
+    for (atelier::ConceptSpec& c : request.concepts)
+        apply(c.token.empty() ? QFileInfo(QString::fromStdString(c.path)).completeBaseName() : QString::fromStdString(c.token),
+              c.strength);
+    for (atelier::LoraSpec& l : request.loras)
+        apply(QStringLiteral("lora:") + QFileInfo(QString::fromStdString(l.path)).completeBaseName(), l.strength);
+    return now;
 }
 
 void PresenterWindow::onPreview(quint64 ticket, int, const QImage& image) {
@@ -164,21 +185,27 @@ void PresenterWindow::onGenerated(quint64 ticket, const QVector<GeneratedImage>&
         personalized_ = images.front().image;
         showImage(personalized_);
         ++imagesShown_;
-        Q_EMIT finalImageShown();
     } else if (ticket == baseTicket_) {
         base_ = images.front().image;
         view_->setCompareImage(base_);
-    } else if (ticket == gridTicket_) {
+    }
+    if (scorer_ && (ticket == mainTicket_ || ticket == baseTicket_) && !personalized_.isNull()) {
+        const bool compared = baseTicket_ != 0 && !base_.isNull();
+        tasteLine_ = scorer_(personalized_, compared ? base_ : QImage());
+    }
+    if (ticket == gridTicket_) {
         QVector<QImage> grid;
         for (const GeneratedImage& g : images) grid.push_back(g.image);
         view_->setGridImages(grid);
     }
     updateHud();
+    if (ticket == mainTicket_) Q_EMIT finalImageShown();
 }
 
 void PresenterWindow::updateHud() {
     PreviewView::Hud hud = view_->hud();
     hud.effectivePrompt = effectivePrompt_;
+    hud.tasteScore = tasteLine_;
     const double seconds = sinceOpen_.elapsed() / 1000.0;
     hud.imagesPerSecond = seconds > 0 ? imagesShown_ / seconds : 0;
     hud.extraLines.clear();

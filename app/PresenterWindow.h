@@ -27,6 +27,14 @@ public:
     void setStore(atelier::Store* store, int64_t profileId);
     void setPromptRules(std::function<EffectivePrompt(const QString&, const QString&)> rules);
     void setPersonalizer(std::function<void(atelier::GenerateRequest&)> personalize) { personalize_ = std::move(personalize); }
+    // The HUD's taste line for the shown picture (A) and, in the comparison layouts, B (may be null).
+    using TasteScorer = std::function<QString(const QImage& a, const QImage& b)>;
+    void setTasteScorer(TasteScorer scorer) { scorer_ = std::move(scorer); }
+    // The HUD's strength sliders: the concepts and LoRAs `request` uses, by name (a concept's token, else
+    // the file name), with the strengths the presenter set in `sliders` applied to the request. Returns the
+    // sliders for this request (in its order; new ones at their own strength).
+    static QVector<QPair<QString, float>> applyStrengths(atelier::GenerateRequest& request,
+                                                         const QVector<QPair<QString, float>>& sliders);
     void setDebounceMs(int ms) { debounce_.setInterval(ms); }
     int debounceMs() const { return debounce_.interval(); }
     void setModelName(const QString& name);
@@ -83,6 +91,8 @@ private:
     QElapsedTimer sinceFirstStep_;
     std::function<EffectivePrompt(const QString&, const QString&)> rules_;
     std::function<void(atelier::GenerateRequest&)> personalize_;
+    TasteScorer scorer_;
+    QString tasteLine_;
     atelier::Store* store_ = nullptr;
     int64_t profileId_ = 0;
     quint64 mainTicket_ = 0, baseTicket_ = 0, gridTicket_ = 0;

@@ -288,8 +288,11 @@ void PreviewView::drawHud() {
             ImGui::Checkbox("lock", &edited.seedLocked);
             ImGui::SameLine();
             if (ImGui::SmallButton("new")) edited.seed = edited.seed * 6364136223846793005ULL + 1442695040888963407ULL;
-            if (edited.steps != settings_.steps || edited.guidance != settings_.guidance || edited.seed != settings_.seed ||
-                edited.seedLocked != settings_.seedLocked) {
+            for (auto& [name, strength] : edited.strengths) {
+                ImGui::SetNextItemWidth(200);
+                ImGui::SliderFloat(name.toUtf8().constData(), &strength, 0.0f, 2.0f, "%.2f");
+            }
+            if (edited != settings_) {
                 settings_ = edited;
                 QMetaObject::invokeMethod(this, [this] { Q_EMIT hudSettingsChanged(settings_); }, Qt::QueuedConnection);
             }

@@ -3,6 +3,8 @@
 #pragma once
 #include <QElapsedTimer>
 #include <QImage>
+#include <QList>
+#include <QPair>
 #include <QOpenGLExtraFunctions>
 #include <QOpenGLWidget>
 #include <QStringList>
@@ -36,6 +38,13 @@ public:
         float guidance = 7.5f;
         quint64 seed = 1;
         bool seedLocked = true;
+        // The concepts and LoRAs the prompt uses, each with its strength slider (name, strength 0..2).
+        QVector<QPair<QString, float>> strengths;
+        bool operator==(const HudSettings& o) const {
+            return steps == o.steps && guidance == o.guidance && seed == o.seed && seedLocked == o.seedLocked &&
+                   strengths == o.strengths;
+        }
+        bool operator!=(const HudSettings& o) const { return !(*this == o); }
     };
     // How the images are arranged: one image, A|B wipe with a draggable divider, A and B side by
     // side, or a 2x2 grid (four seeds).

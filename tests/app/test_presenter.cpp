@@ -107,6 +107,21 @@ private Q_SLOTS:
         QVERIFY(finished.wait(60000));
     }
 
+    void strengthSlidersFollowThePromptsConceptsAndLoras() {
+        atelier::GenerateRequest request;
+        request.concepts = {{"/x/heart.safetensors", 1.0f, "<hrt>", {}, {}}, {"/x/style.safetensors", 0.9f, "", {}, {}}};
+        request.loras = {{"/y/ink.safetensors", 0.8f}};
+        const QVector<QPair<QString, float>> sliders = {{QStringLiteral("<hrt>"), 0.3f}, {QStringLiteral("lora:ink"), 1.5f},
+                                                        {QStringLiteral("gone"), 0.5f}};
+        const auto now = PresenterWindow::applyStrengths(request, sliders);
+        const QVector<QPair<QString, float>> expected = {
+            {QStringLiteral("<hrt>"), 0.3f}, {QStringLiteral("style"), 0.9f}, {QStringLiteral("lora:ink"), 1.5f}};
+        QCOMPARE(now, expected);  // the prompt's order; a concept no longer used drops out
+        QCOMPARE(request.concepts[0].strength, 0.3f);
+        QCOMPARE(request.concepts[1].strength, 0.9f);
+        QCOMPARE(request.loras[0].strength, 1.5f);
+    }
+
     void recordingWritesTheShownPictures() {
         JobRunner runner;
         QSignalSpy loaded(&runner, &JobRunner::modelLoaded);
@@ -120,6 +135,11 @@ private Q_SLOTS:
         QTemporaryDir dir;
         QCOMPARE(presenter.stopRecording(dir.filePath(QStringLiteral("empty.mp4"))), QString());  // nothing shown
 
+        int scored = 0;
+        presenter.setTasteScorer([&](const QImage& a, const QImage& b) {
+            ++scored;
+            return QStringLiteral("%1x%2 %3").arg(a.width()).arg(a.height()).arg(b.isNull() ? "alone" : "vs B");
+        });
         presenter.view()->setFocus();
         QTest::keyClick(presenter.view(), Qt::Key_R);
         QVERIFY(presenter.isRecording());
@@ -129,6 +149,9 @@ private Q_SLOTS:
         presenter.promptBar()->clear();
         QTest::keyClicks(presenter.promptBar(), QStringLiteral("a blue ring"));
         QVERIFY(finished.wait(30000));
+        QVERIFY(scored >= 2);  // the HUD's taste line follows each final picture (single layout: no B)
+        QCOMPARE(presenter.view()->hud().tasteScore,
+                 QStringLiteral("%1x%2 alone").arg(presenter.view()->image().width()).arg(presenter.view()->image().height()));
         const int frames = presenter.recordedFrames();
         QVERIFY(frames >= 2);  // two finals at least, and the step previews before them
         const QImage last = presenter.view()->image().convertToFormat(QImage::Format_RGB888);
