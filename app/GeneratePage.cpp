@@ -413,6 +413,11 @@ bool GeneratePage::loadParametersFromPng(const QString& path, QString* error) {
     }
 }
 
+void GeneratePage::useModelDefaults(int steps, double guidance) {
+    steps_->setValue(steps);
+    guidance_->setValue(guidance);
+}
+
 void GeneratePage::startGeneration() {
     if (!runner_->hasModel()) {
         QMessageBox::information(this, tr("No model"), tr("Open a model first (File > Open model)."));

@@ -45,6 +45,9 @@ public:
     QCheckBox* bestOfNBox() const { return bestOfN_; }
     void setPersonalizer(std::function<void(atelier::GenerateRequest&)> personalize) { personalize_ = std::move(personalize); }
 
+    // A newly loaded model's own defaults (ModelInfo::default_steps / default_guidance) into the controls.
+    void useModelDefaults(int steps, double guidance);
+
     PreviewView* liveView() const { return liveView_; }
     ClipPlayer* player() const { return player_; }
     QSpinBox* framesBox() const { return frames_; }

@@ -124,6 +124,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
         options_.modelPath = loadingPath_;
         rememberRecentModel(loadingPath_);
         modelLabel_->setText(modelText());
+        generatePage_->useModelDefaults(info.default_steps, info.default_guidance);
         modelLabel_->setToolTip(QString::fromStdString(info.path));
         PreviewView::Hud hud = liveView()->hud();
         hud.model = QFileInfo(loadingPath_).fileName();

@@ -177,10 +177,10 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
     gen->add_option("--config", o->config, "LDM yaml for a single-file checkpoint");
     CLI::Option* prompt = gen->add_option("--prompt", o->prompt, "the prompt");
     CLI::Option* negative = gen->add_option("--negative", o->negative, "negative prompt");
-    CLI::Option* steps = gen->add_option("--steps", o->steps, "denoising steps (default 20)");
+    CLI::Option* steps = gen->add_option("--steps", o->steps, "denoising steps (default: the model's, 20 for SD)");
     CLI::Option* sampler = gen->add_option("--sampler", o->sampler, "ddim, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, lcm (default: the model's)");
     CLI::Option* spacing = gen->add_option("--spacing", o->spacing, "leading, trailing or linspace (default: the scheduler config's)");
-    CLI::Option* guidance = gen->add_option("--guidance", o->guidance, "classifier-free guidance scale (default 7.5)");
+    CLI::Option* guidance = gen->add_option("--guidance", o->guidance, "classifier-free guidance scale (default: the model's, 7.5 for SD)");
     CLI::Option* seed = gen->add_option("--seed", o->seed, "seed of the first image; image i uses seed + i (default 0)");
     CLI::Option* width = gen->add_option("--width", o->width, "multiple of 8 (default: the model's)");
     CLI::Option* height = gen->add_option("--height", o->height, "multiple of 8 (default: the model's)");
@@ -206,9 +206,7 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
 
     gen->callback([=, &global] {
         (void)global;
-        GenerateRequest request;
-        request.steps = 20;
-        request.guidance = 7.5f;
+        GenerateRequest request;  // steps and guidance: the model's defaults unless given
         if (!o->from_png.empty()) {
             const auto text = read_png_text(o->from_png);
             const auto it = text.find("parameters");

@@ -324,3 +324,39 @@ TEST_CASE("bad requests and bad model files give atelier::Error naming what is w
     CHECK_THROWS_WITH_AS(load(folder.string()), doctest::Contains("unet"), Error);
     fs::remove_all(dir);
 }
+
+TEST_CASE("a model folder's atelier.json sets the steps and guidance a request leaves open") {
+    const fs::path dir = fs::temp_directory_path() / ("atelier-test-defaults-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    const fs::path folder = dir / "tiny";
+    fs::create_directories(dir);
+    fs::copy(kFixtures + "/tiny-sd-a", folder, fs::copy_options::recursive);
+    fs::permissions(folder, fs::perms::owner_write, fs::perm_options::add);
+    std::ofstream(folder / "atelier.json") << R"({"default_steps": 3, "default_guidance": 1.0})";
+    auto model = load(folder.string());
+    CHECK(model->info().default_steps == 3);
+    CHECK(model->info().default_guidance == 1.0f);
+    GenerateRequest r;
+    r.prompt = "a cat";
+    r.preview_interval = 0;
+    int total = 0;
+    r.on_progress = [&](int, int n) {
+        total = n;
+        return true;
+    };
+    const GenerateResult defaults = generate(*model, r);
+    CHECK(total == 3);
+    CHECK(defaults.params.at(0).steps == 3);
+    CHECK(defaults.params.at(0).guidance == 1.0f);
+    r.steps = 2;  // what the request says wins
+    r.guidance = 7.5f;
+    CHECK(generate(*model, r).params.at(0).steps == 2);
+    CHECK(folder_model()->info().default_steps == 20);  // no atelier.json: SD's usual
+    CHECK(folder_model()->info().default_guidance == 7.5f);
+
+    std::ofstream(folder / "atelier.json") << R"({"default_steps": "many"})";
+    CHECK_THROWS_WITH_AS(load(folder.string()), doctest::Contains("atelier.json"), Error);
+    std::ofstream(folder / "atelier.json") << R"({"default_steps": 0})";
+    CHECK_THROWS_WITH_AS(load(folder.string()), doctest::Contains("default_steps must be in 1..1000"), Error);
+    fs::remove_all(dir);
+}

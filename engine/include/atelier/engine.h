@@ -63,6 +63,10 @@ struct ModelInfo {
     std::string prediction_type;    // "epsilon" or "v_prediction"
     std::string default_sampler;    // from the scheduler config
     int default_width = 512, default_height = 512;
+    // What a request leaves at 0 / below 0 gets: 20 steps and guidance 7.5 (SD's usual), unless the model
+    // folder's optional atelier.json says otherwise ({"default_steps": 10, "default_guidance": 5.0}).
+    int default_steps = 20;
+    float default_guidance = 7.5f;
     int latent_channels = 4, vae_scale_factor = 8;
     int text_hidden_size = 768;
     int64_t unet_parameters = 0, vae_parameters = 0, text_encoder_parameters = 0;
@@ -120,8 +124,9 @@ struct GenerateRequest {
     std::string prompt;
     std::string negative_prompt;
     uint64_t seed = 0;                 // image i of the batch uses seed + i
-    int steps = 20;
-    float guidance = 7.5f;             // classifier-free guidance scale; <= 1 runs the conditional branch only
+    int steps = 0;                     // 0: the model's default (ModelInfo::default_steps)
+    float guidance = -1;               // classifier-free guidance scale; <= 1 runs the conditional branch only;
+                                       // < 0: the model's default (ModelInfo::default_guidance)
     std::string sampler;               // "ddim", "euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "lcm"; empty: the model's default
     std::string timestep_spacing;      // "leading", "trailing", "linspace"; empty: the scheduler config's
     int width = 0, height = 0;         // multiples of 8; 0: the model's default size

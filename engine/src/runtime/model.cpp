@@ -214,6 +214,23 @@ std::unique_ptr<Model::Impl> load_diffusers(const fs::path& dir, const DeviceCho
         throw Error(index_path + ": not valid JSON (" + e.what() + ")");
     }
 
+    // Optional generation defaults of the folder's author (Atelier's own models: few steps on a CPU).
+    std::error_code defaults_ec;
+    if (fs::is_regular_file(dir / "atelier.json", defaults_ec)) {
+        const std::string path = (dir / "atelier.json").string();
+        try {
+            const nlohmann::json j = nlohmann::json::parse(read_file_text(path));
+            info.default_steps = j.value("default_steps", info.default_steps);
+            info.default_guidance = j.value("default_guidance", info.default_guidance);
+        } catch (const nlohmann::json::exception& e) {
+            throw Error(path + ": not valid JSON with numbers default_steps / default_guidance (" + e.what() + ")");
+        }
+        if (info.default_steps < 1 || info.default_steps > 1000 || !(info.default_guidance >= 0) || info.default_guidance > 50)
+            throw Error(path + ": default_steps must be in 1..1000 and default_guidance in 0..50");
+        info.notes.push_back("generation defaults from atelier.json: " + std::to_string(info.default_steps) +
+                             " steps, guidance " + std::to_string(info.default_guidance));
+    }
+
     const std::string unet_weights = component_weights(dir / "unet", "diffusion_pytorch_model");
     const std::string vae_weights = component_weights(dir / "vae", "diffusion_pytorch_model");
     const std::string text_weights = component_weights(dir / "text_encoder", "model");

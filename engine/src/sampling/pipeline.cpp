@@ -118,11 +118,14 @@ at::Tensor image_to_tensor(const Image& image) {
 
 GenerateResult generate(Model& model, const GenerateRequest& request) { return generate_traced(model, request, nullptr); }
 
-GenerateResult generate_traced(Model& model, const GenerateRequest& request, PipelineTrace* trace) {
+GenerateResult generate_traced(Model& model, const GenerateRequest& asked, PipelineTrace* trace) {
     const Clock::time_point start = Clock::now();
     c10::InferenceMode inference_mode;
     Model::Impl& m = model.impl();
     const ModelInfo& info = m.info;
+    GenerateRequest request = asked;  // with the model's defaults where the request leaves them open
+    if (request.steps == 0) request.steps = info.default_steps;
+    if (request.guidance < 0) request.guidance = info.default_guidance;
 
     // ---- 1. check the request
     if (request.steps < 1 || request.steps > 1000) {
