@@ -30,16 +30,19 @@ struct TrainBaseProgress {
 
 struct TrainBaseRequest {
     std::string out_dir;          // the model folder; checkpoints in out_dir/checkpoints/
-    int64_t vae_steps = 800;
-    int64_t unet_steps = 1400;
+    int64_t vae_steps = 900;
+    int64_t unet_steps = 3600;
     int64_t unet_stop_after = 0;   // > 0: stop (and export) after this many UNet steps of the unet_steps schedule
-    int64_t decoder_steps = 600;  // decoder fine-tuning on the frozen encoder's latents (0: none)
+    int64_t decoder_steps = 0;     // decoder fine-tuning on the frozen encoder's latents (0: none)
     int vae_batch = 16;
-    int unet_batch = 64;
+    int unet_batch = 32;
     uint64_t seed = 1;
     bool resume = false;          // continue from out_dir/checkpoints (else start from scratch)
     int threads = 2;              // at::set_num_threads
     int64_t checkpoint_every = 200;
+    // Written to the folder's atelier.json: what a request that leaves steps / guidance open gets.
+    int default_steps = 10;
+    float default_guidance = 5.0f;
     std::function<void(const TrainBaseProgress&)> on_progress;
     const CancelToken* cancel = nullptr;
 };

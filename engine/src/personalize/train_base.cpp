@@ -159,7 +159,7 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
 
     // ---- the text encoder + UNet trainer first: a finished checkpoint needs no data set
     OptimizerOptions o;
-    o.lr = 4e-4;
+    o.lr = 6e-4;
     o.weight_decay = 0.01;
     o.warmup_steps = std::min<int64_t>(200, request.unet_steps / 10 + 1);
     o.total_steps = request.unet_steps;
@@ -233,8 +233,8 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
         at::Generator gen = step_generator(request.seed, 2, step);
         const int64_t B = request.unet_batch;
         const at::Tensor idx = at::randint(0, dataset_size, {B}, gen, at::kLong);
-        at::Tensor x0 = (lat_mean.index_select(0, idx) +
-                         lat_std.index_select(0, idx) * at::randn({B, 4, 8, 8}, gen)) * scale;
+        const at::Tensor mean = lat_mean.index_select(0, idx);
+        at::Tensor x0 = (mean + lat_std.index_select(0, idx) * at::randn(mean.sizes(), gen)) * scale;
         at::Tensor tokens = ids.index_select(0, idx);
         const at::Tensor drop = at::rand({B}, gen) < 0.1;  // caption dropout: the unconditional branch of CFG
         tokens = at::where(drop.view({B, 1}), empty.expand_as(tokens), tokens);
@@ -272,6 +272,10 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
     write_text(out / "text_encoder" / "config.json", clip_text_config_json(cfg.text));
     write_text(out / "unet" / "config.json", unet_config_json(cfg.unet));
     write_base_model_metadata(out.string());
+    nlohmann::ordered_json defaults;
+    defaults["default_steps"] = request.default_steps;
+    defaults["default_guidance"] = request.default_guidance;
+    write_text(out / "atelier.json", defaults.dump(2) + "\n");
     if (request.decoder_steps > 0) {
         const TrainBaseResult d = finetune_base_decoder(request);
         result.decoder_seconds = d.decoder_seconds;
