@@ -5,6 +5,7 @@
 //   bench_base_model [--model DIR] [--captions 200] [--steps N] [--guidance G] [--sampler S] [--threads 1]
 //                    [--classifier FILE (loaded if present, else trained and saved there)]
 //                    [--classifier-steps 1500] [--grid OUT.png (+ OUT.md with the captions)]
+//                    [--round-trip-grid OUT.png (real renders above their autoencoder round trips)]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -56,7 +57,7 @@ Image make_grid(const std::vector<Image>& images, int columns, int scale) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string model_dir = default_model_dir(), classifier_path, grid_path, sampler;
+    std::string model_dir = default_model_dir(), classifier_path, grid_path, sampler, round_trip_grid;
     int captions = 200, steps = 0, threads = 1, classifier_steps = 1500;
     float guidance = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
         else if (a == "--classifier") classifier_path = v;
         else if (a == "--classifier-steps") classifier_steps = std::stoi(v);
         else if (a == "--grid") grid_path = v;
+        else if (a == "--round-trip-grid") round_trip_grid = v;
         else {
             std::fprintf(stderr, "unknown option %s\n", a.c_str());
             return 2;
@@ -130,6 +132,13 @@ int main(int argc, char** argv) {
         for (int i = 0; i < captions; ++i) round_trip.add(p[size_t(i)], scenes[size_t(i)]);
         const double mae = (rec - images_to_tensor(renders)).abs().mean().item<double>() * 127.5;
         std::printf("autoencoder round trip: mean absolute error %.1f / 255\n", mae);
+        if (!round_trip_grid.empty()) {  // 12 renders, their round trips below
+            std::vector<Image> cells(renders.begin(), renders.begin() + std::min<long>(12, long(renders.size())));
+            const size_t n = cells.size();
+            for (size_t i = 0; i < n; ++i) cells.push_back(tensor_to_image(rec[long(i)]));
+            const std::vector<uint8_t> png = encode_png(make_grid(cells, int(n), 2));
+            std::ofstream(round_trip_grid, std::ios::binary).write(reinterpret_cast<const char*>(png.data()), long(png.size()));
+        }
     }
     {  // warm-up (first-call allocations)
         GenerateRequest r = base;
