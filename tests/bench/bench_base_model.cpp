@@ -115,8 +115,8 @@ int main(int argc, char** argv) {
     load.path = model_dir;
     auto model = Model::load(load);
     GenerateRequest base;
-    if (steps > 0) base.steps = steps;
-    if (guidance > 0) base.guidance = guidance;
+    base.steps = steps > 0 ? steps : model->info().default_steps;
+    base.guidance = guidance > 0 ? guidance : model->info().default_guidance;
     base.sampler = sampler;
     base.preview_interval = 0;
     std::printf("model %s: sampler %s, %d steps, guidance %.1f, %dx%d, %d thread(s)\n", model_dir.c_str(),

@@ -19,12 +19,13 @@ using namespace atelier;
 namespace fs = std::filesystem;
 
 namespace {
-// bench_base_model's measured rates for the shipped model (200 captions, 2026-11-24: shape 8.5%, colour 7.5%,
-// background 16.5%, background colour 31%, position 19.5%, count 31%), about half of them for 40 captions
-// and a smaller judge. The shipped model is under-trained (500 UNet steps): only the background colour is
-// clearly above chance (1/12), so that is the check that catches a broken model or sampler.
-constexpr double kMinShape = 0.0, kMinColour = 0.0, kMinBackground = 0.05, kMinPosition = 0.0, kMinCount = 0.1;
-constexpr double kMinBackgroundColour = 0.15;
+// bench_base_model's measured rates for the shipped model (200 captions, 6000-step judge, 2026-11-24): shape
+// 15.5%, colour 62%, background 65.5%, background colour 49%, position 21%, count 76%. This test's judge is
+// smaller (400 steps) and sees 40 captions, so the thresholds sit well below; each is still far above
+// what a broken model, sampler or pipeline gives (chance: 1/12 shape and colour, 1/6 background, 1/5
+// position, 1/3 count). Shape and position are not learnt yet, and this judge reads counts only at 60% on
+// real renders (measured: 45% on generated ones, too close to chance), so those three are not checked.
+constexpr double kMinColour = 0.35, kMinBackground = 0.35, kMinBackgroundColour = 0.25;
 }  // namespace
 
 TEST_CASE("generated pictures show what their held-out captions ask") {
@@ -68,10 +69,7 @@ TEST_CASE("generated pictures show what their held-out captions ask") {
             << s.rate(s.background) << ", background colour " << s.rate(s.background_colour) << ", position " << s.rate(s.position) << ", count " << s.rate(s.count));
     // Thresholds: bench_base_model's measured rates (200 captions) minus a margin for 40 captions and a
     // smaller judge.
-    CHECK(s.rate(s.shape) >= kMinShape);
     CHECK(s.rate(s.colour) >= kMinColour);
     CHECK(s.rate(s.background) >= kMinBackground);
-    CHECK(s.rate(s.position) >= kMinPosition);
-    CHECK(s.rate(s.count) >= kMinCount);
     CHECK(s.rate(s.background_colour) >= kMinBackgroundColour);
 }
