@@ -33,7 +33,7 @@ struct TrainBaseRequest {
     int64_t vae_steps = 900;
     int64_t unet_steps = 3600;
     int64_t unet_stop_after = 0;   // > 0: stop (and export) after this many UNet steps of the unet_steps schedule
-    int64_t decoder_steps = 0;     // decoder fine-tuning on the frozen encoder's latents (0: none)
+    int64_t decoder_steps = 2000;  // decoder fine-tuning on the frozen encoder's latents (0: none)
     int vae_batch = 16;
     int unet_batch = 32;
     uint64_t seed = 1;
