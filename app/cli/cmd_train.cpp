@@ -1,4 +1,5 @@
 // atelier-cli train-base: trains the embedded default model from scratch (see atelier/train_base.h).
+// atelier-cli train-motion: trains a motion module for a still model (see atelier/train_motion.h).
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -6,6 +7,7 @@
 
 #include "atelier/error.h"
 #include "atelier/train_base.h"
+#include "atelier/train_motion.h"
 #include "commands.h"
 
 namespace atelier::cli {
@@ -78,6 +80,49 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
                     duration(result.decoder_seconds).c_str(), result.decoder_loss,
                     result.scaling_factor, (long long)result.unet_parameters, (long long)result.vae_parameters,
                     (long long)result.text_encoder_parameters);
+    });
+
+    auto motion = std::make_shared<TrainMotionRequest>();
+    auto* mcmd = app.add_subcommand("train-motion", "train a motion module (text-to-video) for a still model");
+    mcmd->add_option("--base", motion->base_dir, "the still model's folder (frozen)")->required();
+    mcmd->add_option("--out", motion->out_dir, "MotionAdapter folder to write (checkpoints in OUT/checkpoints)")->required();
+    mcmd->add_option("--frames", motion->frames, "frames per training clip")->capture_default_str();
+    mcmd->add_option("--steps", motion->steps, "training steps")->capture_default_str();
+    mcmd->add_option("--batch", motion->batch, "clips per step")->capture_default_str();
+    mcmd->add_option("--lr", motion->lr, "peak learning rate (AdamW, warmup + cosine)")->capture_default_str();
+    mcmd->add_option("--clips", motion->clips, "clips in the encoded data set (0: min(steps x batch, 2048))")
+        ->capture_default_str();
+    mcmd->add_option("--frame-size", motion->frame_size, "rendered frame size in pixels")->capture_default_str();
+    mcmd->add_option("--seed", motion->seed, "seed of the clips, the initialisation and the noise")->capture_default_str();
+    mcmd->add_option("--checkpoint-every", motion->checkpoint_every, "steps between checkpoints")->capture_default_str();
+    mcmd->add_flag("--resume", motion->resume, "continue from OUT/checkpoints");
+    mcmd->callback([motion, &global] {
+        TrainMotionRequest r = *motion;
+        r.threads = global.threads > 0 ? global.threads : 1;  // as train-base: one thread unless asked
+        r.cancel = &g_train_cancel;
+        auto last_print = std::chrono::steady_clock::now() - std::chrono::seconds(10);
+        std::string last_phase;
+        r.on_progress = [&](const TrainMotionProgress& p) {
+            const auto now = std::chrono::steady_clock::now();
+            const bool end = p.step == p.total;
+            if (p.phase == last_phase && !end && now - last_print < std::chrono::seconds(2)) return;
+            last_print = now;
+            last_phase = p.phase;
+            std::printf("%-6s %6lld/%-6lld loss %.4f  %.2f s/step  ETA %s\n", p.phase.c_str(), (long long)p.step,
+                        (long long)p.total, p.loss, p.step_seconds, duration(p.eta_seconds).c_str());
+            std::fflush(stdout);
+        };
+        std::signal(SIGINT, on_train_sigint);
+        const TrainMotionResult result = train_motion_module(r);
+        std::signal(SIGINT, SIG_DFL);
+        if (result.cancelled) {
+            std::cout << "cancelled at step " << result.steps_done << ": checkpoint saved in " << r.out_dir
+                      << "/checkpoints (continue with --resume)\n";
+            std::exit(130);
+        }
+        std::printf("done: %s\n  encode %s, train %s (loss %.4f), %lld motion-module parameters\n", r.out_dir.c_str(),
+                    duration(result.encode_seconds).c_str(), duration(result.train_seconds).c_str(), result.loss,
+                    (long long)result.parameters);
     });
 }
 

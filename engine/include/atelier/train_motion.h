@@ -1,0 +1,65 @@
+// atelier/train_motion.h - trains an AnimateDiff motion module (Guo et al. 2023, arXiv 2307.04725) for a
+// still model, here the embedded default model, on procedural clips of the world (a scene moving left,
+// growing, spinning, ...), and writes a diffusers MotionAdapter folder that Model::set_motion_module reads.
+//
+//     atelier::TrainMotionRequest request;
+//     request.base_dir = "resources/models/atelier-tiny";
+//     request.out_dir = "/tmp/atelier-tiny-motion";
+//     request.on_progress = [](const atelier::TrainMotionProgress& p) { ... };
+//     atelier::TrainMotionResult result = atelier::train_motion_module(request);
+//
+// The still model (text encoder, UNet, autoencoder) stays frozen; only the motion modules learn, by
+// epsilon prediction (MSE) on the 5-D video latents with 10% caption dropout. The modules start as the
+// identity (proj_out zero), so an untrained module leaves every frame as the still model draws it. The
+// clips' latents are encoded once (phase "encode"); AdamW with warmup + cosine and an EMA of the weights
+// (the EMA is exported, as float16). Checkpoints go to out_dir/checkpoints/ every checkpoint_every steps and
+// on cancel; `resume` continues from them exactly. Same request on the same machine, build and thread
+// count gives the same file. Runs on the calling thread; cancel from any thread.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "atelier/engine.h"
+
+namespace atelier {
+
+struct TrainMotionProgress {
+    std::string phase;  // "encode" (latents of the clip data set), "train", "export"
+    int64_t step = 0, total = 0;
+    double loss = 0;  // running average
+    double step_seconds = 0, eta_seconds = 0;
+};
+
+struct TrainMotionRequest {
+    std::string base_dir;   // the still model: a diffusers folder (read only)
+    std::string out_dir;    // the MotionAdapter folder to write; checkpoints in out_dir/checkpoints/
+    int frames = 16;        // per training clip (the module supports up to max_frames)
+    int64_t steps = 3000;
+    int batch = 2;          // clips per step
+    double lr = 5e-4;
+    uint64_t seed = 1;      // the clips, the initialisation and the noise
+    int threads = 1;        // at::set_num_threads
+    int64_t checkpoint_every = 100;
+    bool resume = false;    // continue from out_dir/checkpoints (else start from scratch)
+    int64_t clips = 0;      // clips in the encoded data set; 0: min(steps * batch, 2048)
+    int frame_size = 64;    // rendered frame size in pixels (the base model's picture size)
+    int heads = 4;          // attention heads of every module (must divide each level's channels)
+    int max_frames = 32;    // rows of the positional table: the most frames the module generates
+    std::function<void(const TrainMotionProgress&)> on_progress;
+    const CancelToken* cancel = nullptr;
+};
+
+struct TrainMotionResult {
+    bool cancelled = false;
+    double encode_seconds = 0, train_seconds = 0;  // this run's time per phase
+    double loss = 0;                               // final running average
+    int64_t steps_done = 0;                        // the trainer's step when it stopped
+    int64_t parameters = 0;                        // of the motion modules
+};
+
+// Throws atelier::Error when base_dir is not a loadable model, the request's numbers are out of range,
+// or the UNet's channels do not divide into `heads`.
+TrainMotionResult train_motion_module(const TrainMotionRequest& request);
+
+}  // namespace atelier

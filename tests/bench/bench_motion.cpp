@@ -1,0 +1,250 @@
+// Motion modules for the embedded default model: does a generated clip move the way its caption asks, and do its
+// frames keep the still model's shapes and colours? For held-out captions (evaluation seeds, never training
+// ones) with a motion phrase, generate 16-frame clips with the model's default sampler and steps; the motion
+// classifier reads the motion, the attribute classifier each frame's shape and colour. Ceilings: both
+// classifiers on the rendered clips of the same scenes. Reference: the still model's images for the same scenes
+// (captions without the motion phrase, which it never saw). Targets: motion >= 80%, shape and colour within
+// 10 points of the still model.
+//
+//   bench_motion [--classifier FILE (motion classifier: loaded if present, else trained and saved there)]
+//                [--classifier-steps 800] [--rendered 270 (rendered clips for the ceiling)]
+//                [--model DIR --motion-module DIR] [--clips 100] [--frames 16] [--steps N] [--guidance G]
+//                [--sampler S] [--attribute-classifier FILE (loaded if present, else trained and saved there)]
+//                [--attribute-steps 1500] [--threads 1]
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "atelier/engine.h"
+#include "atelier/image.h"
+#include "atelier/world.h"
+#include "personalize/attribute_classifier.h"
+#include "personalize/base_model.h"
+#include "personalize/motion_classifier.h"
+#include "personalize/motion_clips.h"
+
+using namespace atelier;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
+
+// Shape and colour of frames against their scene; a colour_change clip's colour only counts in its first frame.
+struct FrameScores {
+    int64_t frames = 0, shape = 0, colour_frames = 0, colour = 0;
+    void add(const AttributePrediction& p, const world::Scene& s, world::Motion motion, int frame) {
+        ++frames;
+        shape += p.shape == s.shape;
+        if (motion != world::Motion::colour_change || frame == 0) {
+            ++colour_frames;
+            colour += p.colour == s.colour;
+        }
+    }
+    double shape_rate() const { return frames ? double(shape) / double(frames) : 0; }
+    double colour_rate() const { return colour_frames ? double(colour) / double(colour_frames) : 0; }
+};
+
+struct MotionScores {
+    int64_t hits[world::kMotionCount] = {}, total[world::kMotionCount] = {};
+    void add(world::Motion predicted, world::Motion truth) {
+        ++total[int(truth)];
+        hits[int(truth)] += predicted == truth;
+    }
+    double rate() const {
+        int64_t h = 0, n = 0;
+        for (int m = 0; m < world::kMotionCount; ++m) h += hits[m], n += total[m];
+        return n ? double(h) / double(n) : 0;
+    }
+    std::string cell(int m) const {
+        char buffer[32];
+        std::snprintf(buffer, sizeof buffer, "%lld/%lld", (long long)hits[m], (long long)total[m]);
+        return buffer;
+    }
+};
+
+AttributeClassifier attribute_classifier(const std::string& path, int64_t steps) {
+    if (!path.empty() && std::filesystem::exists(path)) {
+        std::printf("attribute classifier: loaded %s\n", path.c_str());
+        return AttributeClassifier::load(path);
+    }
+    const auto start = clock_type::now();
+    ClassifierTrainOptions o;
+    o.steps = steps;
+    o.on_progress = [](int64_t s, int64_t n, double loss) {
+        if (s % 100 == 0 || s == n) std::printf("attribute classifier %lld/%lld loss %.3f\n", (long long)s, (long long)n, loss);
+        std::fflush(stdout);
+    };
+    AttributeClassifier c = AttributeClassifier::train(o);
+    std::printf("attribute classifier: trained %lld steps in %.0f s\n", (long long)steps, seconds_since(start));
+    if (!path.empty()) c.save(path);
+    return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string classifier_path, model_dir, motion_dir, attribute_path, sampler;
+    int64_t classifier_steps = 800, attribute_steps = 1500;
+    int rendered = 270, clips = 100, frames = 16, steps = 0, threads = 1;
+    float guidance = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string a = argv[i], v = argv[i + 1];
+        if (a == "--classifier") classifier_path = v;
+        else if (a == "--classifier-steps") classifier_steps = std::stoll(v);
+        else if (a == "--rendered") rendered = std::stoi(v);
+        else if (a == "--model") model_dir = v;
+        else if (a == "--motion-module") motion_dir = v;
+        else if (a == "--clips") clips = std::stoi(v);
+        else if (a == "--frames") frames = std::stoi(v);
+        else if (a == "--steps") steps = std::stoi(v);
+        else if (a == "--guidance") guidance = std::stof(v);
+        else if (a == "--sampler") sampler = v;
+        else if (a == "--attribute-classifier") attribute_path = v;
+        else if (a == "--attribute-steps") attribute_steps = std::stoll(v);
+        else if (a == "--threads") threads = std::stoi(v);
+        else {
+            std::fprintf(stderr, "unknown option %s\n", a.c_str());
+            return 2;
+        }
+    }
+    if (frames < 5) {
+        std::fprintf(stderr, "--frames must be >= 5 (the motion classifier reads 5 frames)\n");
+        return 2;
+    }
+    at::set_num_threads(threads);
+
+    // The motion judge.
+    MotionClassifier judge(0);
+    if (!classifier_path.empty() && std::filesystem::exists(classifier_path)) {
+        judge = MotionClassifier::load(classifier_path);
+        std::printf("motion classifier: loaded %s\n", classifier_path.c_str());
+    } else {
+        const auto start = clock_type::now();
+        MotionClassifierTrainOptions o;
+        o.steps = classifier_steps;
+        o.on_progress = [](int64_t s, int64_t n, double loss) {
+            if (s % 100 == 0 || s == n) std::printf("motion classifier %lld/%lld loss %.3f\n", (long long)s, (long long)n, loss);
+            std::fflush(stdout);
+        };
+        judge = MotionClassifier::train(o);
+        std::printf("motion classifier: trained %lld steps in %.0f s\n", (long long)classifier_steps, seconds_since(start));
+        if (!classifier_path.empty()) judge.save(classifier_path);
+    }
+
+    // Its ceiling: rendered held-out clips.
+    MotionScores rendered_motion;
+    for (int i = 0; i < rendered; i += 30) {
+        const int n = std::min(30, rendered - i);
+        const ClipBatch batch = render_clip_batch(kMotionEvalBase, i, n, frames);
+        const auto predicted = judge.predict(batch.frames);
+        for (int k = 0; k < n; ++k) rendered_motion.add(predicted[size_t(k)], batch.motions[size_t(k)]);
+    }
+    std::printf("\n%d rendered held-out clips (%d frames): motion classifier %.1f%%\n", rendered, frames,
+                100 * rendered_motion.rate());
+    if (model_dir.empty() || motion_dir.empty()) {
+        std::printf("(no --model and --motion-module: generation not measured)\n");
+        return 0;
+    }
+
+    const AttributeClassifier attributes = attribute_classifier(attribute_path, attribute_steps);
+    LoadOptions load;
+    load.path = model_dir;
+    auto model = Model::load(load);
+    GenerateRequest base;
+    if (steps > 0) base.steps = steps;
+    if (guidance > 0) base.guidance = guidance;
+    base.sampler = sampler;
+    base.preview_interval = 0;
+
+    // The still model's images of the same scenes (reference), then the clips.
+    std::vector<world::Scene> scenes;
+    std::vector<world::Motion> motions;
+    for (int i = 0; i < clips; ++i) {
+        scenes.push_back(clip_scene(kMotionEvalBase, i));
+        motions.push_back(clip_motion(kMotionEvalBase, i));
+    }
+    FrameScores still_scores;
+    std::vector<Image> stills;
+    for (int i = 0; i < clips; ++i) {
+        GenerateRequest r = base;
+        r.prompt = world::caption(scenes[size_t(i)]);
+        r.seed = uint64_t(i);
+        stills.push_back(generate(*model, r).images.at(0));
+    }
+    const auto still_pred = attributes.predict(stills);
+    for (int i = 0; i < clips; ++i) still_scores.add(still_pred[size_t(i)], scenes[size_t(i)], world::Motion::left, 0);
+
+    model->set_motion_module(motion_dir);
+    std::printf("model %s + motion module %s: sampler %s, %d steps, guidance %.1f, %d frames, %d thread(s)\n",
+                model_dir.c_str(), motion_dir.c_str(),
+                (sampler.empty() ? model->info().default_sampler : sampler).c_str(),
+                base.steps > 0 ? base.steps : model->info().default_steps,
+                base.guidance >= 0 ? base.guidance : model->info().default_guidance, frames, threads);
+    {  // warm-up (first-call allocations)
+        GenerateRequest r = base;
+        r.prompt = "a red circle moving up";
+        r.frames = frames;
+        r.steps = 1;
+        generate(*model, r);
+    }
+    MotionScores generated_motion;
+    FrameScores clip_scores, rendered_frames;
+    std::vector<double> clip_seconds;
+    for (int i = 0; i < clips; ++i) {
+        GenerateRequest r = base;
+        r.prompt = clip_caption(scenes[size_t(i)], motions[size_t(i)]);
+        r.seed = uint64_t(i);
+        r.frames = frames;
+        const auto start = clock_type::now();
+        const GenerateResult result = generate(*model, r);
+        clip_seconds.push_back(seconds_since(start));
+        const at::Tensor clip = images_to_tensor(result.images).unsqueeze(0);
+        generated_motion.add(judge.predict(clip).at(0), motions[size_t(i)]);
+        const auto per_frame = attributes.predict(result.images);
+        for (int f = 0; f < frames; ++f)
+            clip_scores.add(per_frame[size_t(f)], scenes[size_t(i)], motions[size_t(i)], f);
+        // The attribute classifier on the rendered frames of the same clip: its ceiling.
+        const ClipBatch real = render_clip_batch(kMotionEvalBase, i, 1, frames);
+        const auto real_pred = attributes.predict(real.frames[0]);
+        for (int f = 0; f < frames; ++f)
+            rendered_frames.add(real_pred[size_t(f)], scenes[size_t(i)], motions[size_t(i)], f);
+        if ((i + 1) % 10 == 0) {
+            std::printf("clip %d/%d: motion %.0f%%, %.1f s/clip\n", i + 1, clips, 100 * generated_motion.rate(),
+                        clip_seconds.back());
+            std::fflush(stdout);
+        }
+    }
+    std::vector<double> sorted = clip_seconds;
+    std::sort(sorted.begin(), sorted.end());
+    double mean = 0;
+    for (double s : clip_seconds) mean += s / double(clip_seconds.size());
+
+    std::printf("\n%d held-out captions with a motion (evaluation seeds 0..%d), %d-frame clips\n", clips, clips - 1, frames);
+    std::printf("| %-40s | motion | shape  | colour |\n", "");
+    std::printf("|------------------------------------------|--------|--------|--------|\n");
+    std::printf("| %-40s | %5.1f%% | %5.1f%% | %5.1f%% |\n", "generated clips (per frame)", 100 * generated_motion.rate(),
+                100 * clip_scores.shape_rate(), 100 * clip_scores.colour_rate());
+    std::printf("| %-40s |      - | %5.1f%% | %5.1f%% |\n", "still model, same scenes (no motion)",
+                100 * still_scores.shape_rate(), 100 * still_scores.colour_rate());
+    std::printf("| %-40s | %5.1f%% | %5.1f%% | %5.1f%% |\n", "rendered clips (ceiling)", 100 * rendered_motion.rate(),
+                100 * rendered_frames.shape_rate(), 100 * rendered_frames.colour_rate());
+    std::printf("\nmotion adherence %.1f%% (target >= 80%%); shape %+.1f points, colour %+.1f points against the still "
+                "model (target: within 10)\n",
+                100 * generated_motion.rate(), 100 * (clip_scores.shape_rate() - still_scores.shape_rate()),
+                100 * (clip_scores.colour_rate() - still_scores.colour_rate()));
+    std::printf("\n| motion | generated | rendered |\n|---|---|---|\n");
+    for (int m = 0; m < world::kMotionCount; ++m)
+        std::printf("| %s | %s | %s |\n", std::string(world::name(world::Motion(m))).c_str(),
+                    generated_motion.cell(m).c_str(), rendered_motion.cell(m).c_str());
+    std::printf("\ntime per %d-frame clip: mean %.2f s, median %.2f s, min %.2f s (%d thread(s))\n", frames, mean,
+                sorted[sorted.size() / 2], sorted.front(), threads);
+    return 0;
+}

@@ -1,0 +1,317 @@
+// labels: fast
+// Motion-module training (atelier/train_motion.h) on the random-weight fixture TINY-A with small clips
+// (32x32 frames: 16x16 latents keep each step well under a second): the loss falls, the folder loads and
+// generates, an untrained module is the identity, seeds reproduce, cancel + resume equals one run, bad input.
+// ATen before doctest: libtorch's glog defines its own CHECK macro, which must not replace doctest's.
+#include <ATen/ATen.h>
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "atelier/engine.h"
+#include "atelier/error.h"
+#include "atelier/train_motion.h"
+#include "models/motion_module.h"
+#include "personalize/base_model.h"
+#include "personalize/motion_clips.h"
+#include "personalize/motion_training.h"
+#include "runtime/model_impl.h"
+#include "runtime/tensors.h"
+
+namespace fs = std::filesystem;
+using namespace atelier;
+
+namespace {
+
+const std::string kFixtures = ATELIER_FIXTURES_DIR;
+const std::string kBase = kFixtures + "/tiny-sd-a";
+
+std::string temp_dir(const std::string& name) {
+    const fs::path p = fs::temp_directory_path() / ("atelier-train-motion-" + std::to_string(getpid()) + "-" + name);
+    fs::remove_all(p);
+    return p.string();
+}
+
+TrainMotionRequest small_request(const std::string& out) {
+    TrainMotionRequest r;
+    r.base_dir = kBase;
+    r.out_dir = out;
+    r.frames = 8;
+    r.steps = 6;
+    r.batch = 1;
+    r.clips = 4;
+    r.frame_size = 32;
+    r.threads = 1;
+    r.checkpoint_every = 0;
+    return r;
+}
+
+std::string file_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+std::shared_ptr<Model> load_fixture() {
+    LoadOptions o;
+    o.path = kBase;
+    o.device = "cpu";
+    o.precision = "float32";
+    return Model::load(o);
+}
+
+// Epsilon loss of the fixture's UNet with `adapter` (none: the still model, frame by frame) on a fixed batch of
+// the training clips, noise and timesteps.
+double eval_loss(Model& model, std::shared_ptr<const MotionAdapter> adapter, uint64_t seed) {
+    at::NoGradGuard no_grad;
+    Model::Impl& m = model.impl();
+    const ClipBatch clips = render_clip_batch(motion_train_base(seed), 0, 4, 8, 32);
+    const at::Tensor x0 = encode_clips(*m.vae, clips.frames).first * m.vae->config().scaling_factor;
+    std::vector<int64_t> ids;
+    for (const auto& c : clips.captions) {
+        const auto t = m.tokenizer->encode_padded(c, 77);
+        ids.insert(ids.end(), t.begin(), t.end());
+    }
+    const at::Tensor context = m.text_encoder->forward(at::tensor(ids, at::kLong).view({4, 77}));
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(1234);
+    const at::Tensor noise = at::randn(x0.sizes(), gen);
+    const at::Tensor t = at::tensor(std::vector<int64_t>{100, 300, 600, 900}, at::kLong);
+    m.unet->set_motion_adapter(std::move(adapter));
+    const double loss = motion_epsilon_loss(*m.unet, x0, context, t, noise).item<double>();
+    m.unet->set_motion_adapter(nullptr);
+    return loss;
+}
+
+// An untrained adapter (proj_out zero) for the fixture, as a folder.
+std::string write_identity_adapter(const std::string& dir) {
+    const MotionAdapterConfig c = motion_adapter_config_for(load_fixture()->impl().unet->config(), 4, 32);
+    TensorMap w = init_motion_adapter_weights(c, 5);
+    for (const auto& [k, v] : motion_positional_tables(c)) w[k] = v;
+    fs::create_directories(dir);
+    save_tensors(dir + "/diffusion_pytorch_model.safetensors", w);
+    std::ofstream(dir + "/config.json") << motion_adapter_config_json(c);
+    return dir;
+}
+
+}  // namespace
+
+TEST_CASE("train_motion_module: the loss on a fixed batch falls; the folder loads and generates 8 frames") {
+    const std::string out = temp_dir("train");
+    TrainMotionRequest r = small_request(out);
+    r.steps = 12;
+    r.lr = 2e-3;
+    int reports = 0;
+    double first_loss = -1;
+    r.on_progress = [&](const TrainMotionProgress& p) {
+        if (p.phase != "train") return;
+        ++reports;
+        if (first_loss < 0) first_loss = p.loss;
+        CHECK(p.total == 12);
+        CHECK(p.step_seconds > 0);
+    };
+    const TrainMotionResult result = train_motion_module(r);
+    MESSAGE("12 steps: " << result.train_seconds << " s, final running loss " << result.loss << " (first " << first_loss
+                         << "), " << result.parameters << " parameters");
+    CHECK(!result.cancelled);
+    CHECK(result.steps_done == 12);
+    CHECK(reports == 12);
+    CHECK(result.parameters > 0);
+    REQUIRE(fs::exists(out + "/config.json"));
+    REQUIRE(fs::exists(out + "/diffusion_pytorch_model.safetensors"));
+    const TensorMap saved = load_tensors(out + "/diffusion_pytorch_model.safetensors");
+    CHECK((saved.at("down_blocks.0.motion_modules.0.proj_out.weight").scalar_type() == at::kHalf));
+    CHECK(saved.at("down_blocks.0.motion_modules.0.proj_out.weight").abs().max().item<float>() > 0);  // it learnt
+
+    auto model = load_fixture();
+    const double still = eval_loss(*model, nullptr, r.seed);
+    const double trained = eval_loss(*model, MotionAdapter::load(out), r.seed);
+    MESSAGE("fixed-batch loss: still model (identity module) " << still << ", after 12 steps " << trained);
+    CHECK(trained < still);
+
+    model->set_motion_module(out);
+    CHECK(model->info().motion_max_frames == 32);
+    GenerateRequest g;
+    g.prompt = "a red circle moving to the left";
+    g.steps = 2;
+    g.width = 32;
+    g.height = 32;
+    g.frames = 8;
+    g.seed = 3;
+    g.preview_interval = 0;
+    const GenerateResult clip = generate(*model, g);
+    REQUIRE(clip.images.size() == 8);
+    CHECK(clip.images[7].width == 32);
+    fs::remove_all(out);
+}
+
+TEST_CASE("an untrained motion module is the identity: video frames equal the still model's images") {
+    const std::string dir = write_identity_adapter(temp_dir("identity"));
+    auto model = load_fixture();
+    UNet2DCondition& unet = *model->impl().unet;
+    {  // the UNet: bit for bit, with and without the module
+        at::NoGradGuard no_grad;
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
+        const at::Tensor sample = at::randn({2, 4, 8, 16, 16}, gen);
+        const at::Tensor context = at::randn({2, 77, 32}, gen);
+        const at::Tensor t = at::tensor(std::vector<int64_t>{10, 700}, at::kLong);
+        const at::Tensor still = unet.forward(sample, t, context);
+        unet.set_motion_adapter(MotionAdapter::load(dir));
+        const at::Tensor video = unet.forward(sample, t, context);
+        unet.set_motion_adapter(nullptr);
+        CHECK(at::equal(still, video));
+    }
+    // The pipeline: frame f of a clip from latents L equals the still image from L's frame f.
+    model->set_motion_module(dir);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(21);
+    const at::Tensor latents = at::randn({1, 4, 4, 16, 16}, gen);
+    GenerateRequest g;
+    g.prompt = "a green star growing";
+    g.steps = 3;
+    g.width = 32;
+    g.height = 32;
+    g.frames = 4;
+    g.preview_interval = 0;
+    auto as_float_tensor = [](const at::Tensor& t) {
+        const at::Tensor c = t.contiguous();
+        FloatTensor f;
+        f.shape = c.sizes().vec();
+        f.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+        return f;
+    };
+    g.init_latents = as_float_tensor(latents);
+    const GenerateResult clip = generate(*model, g);
+    REQUIRE(clip.images.size() == 4);
+    model->set_motion_module("");
+    int max_diff = 0;
+    for (int f = 0; f < 4; ++f) {
+        GenerateRequest s = g;
+        s.frames = 0;
+        s.init_latents = as_float_tensor(latents.select(2, f));
+        const GenerateResult still = generate(*model, s);
+        REQUIRE(still.images.size() == 1);
+        const auto& a = clip.images[size_t(f)].pixels;
+        const auto& b = still.images[0].pixels;
+        REQUIRE(a.size() == b.size());
+        for (size_t i = 0; i < a.size(); ++i) max_diff = std::max(max_diff, std::abs(int(a[i]) - int(b[i])));
+    }
+    MESSAGE("largest pixel difference, clip frames vs still images: " << max_diff);
+    // The frames run as one batch of 4 (x2 for guidance) through the UNet, the stills one by one: kernels may
+    // block a batch differently, so the float sums can differ in the last bits and flip a rounding.
+    CHECK(max_diff <= 1);
+    fs::remove_all(dir);
+}
+
+TEST_CASE("train_motion_module: same seed, same file; cancel then resume equals one uninterrupted run") {
+    const std::string a = temp_dir("a"), b = temp_dir("b"), c = temp_dir("c");
+    const std::string file = "/diffusion_pytorch_model.safetensors";
+    train_motion_module(small_request(a));
+    train_motion_module(small_request(b));
+    CHECK(file_bytes(a + file) == file_bytes(b + file));
+
+    CancelToken token;
+    TrainMotionRequest r = small_request(c);
+    r.cancel = &token;
+    r.on_progress = [&](const TrainMotionProgress& p) {
+        if (p.phase == "train" && p.step == 3) token.cancel();
+    };
+    const TrainMotionResult first = train_motion_module(r);
+    CHECK(first.cancelled);
+    CHECK(first.steps_done == 3);
+    CHECK(fs::exists(c + "/checkpoints/motion.safetensors"));
+    CHECK(!fs::exists(c + file));
+    r.cancel = nullptr;
+    r.on_progress = nullptr;
+    r.resume = true;
+    const TrainMotionResult second = train_motion_module(r);
+    CHECK(!second.cancelled);
+    CHECK(second.steps_done == 6);
+    CHECK(file_bytes(a + file) == file_bytes(c + file));
+
+    TrainMotionRequest other = small_request(b);
+    other.seed = 2;
+    train_motion_module(other);
+    CHECK(file_bytes(a + file) != file_bytes(b + file));
+    for (const auto& d : {a, b, c}) fs::remove_all(d);
+}
+
+namespace {
+
+struct CliRun {
+    int code = -1;
+    std::string output;
+};
+
+CliRun run_cli(const std::string& args) {
+    CliRun r;
+    const std::string command = "'" + std::string(ATELIER_CLI_PATH) + "' --threads 1 " + args + " 2>&1";
+    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+    REQUIRE(pipe);
+    std::array<char, 4096> buffer{};
+    size_t n = 0;
+    while ((n = fread(buffer.data(), 1, buffer.size(), pipe.get())) > 0) r.output.append(buffer.data(), n);
+    const int status = pclose(pipe.release());
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("train_motion_module: bad requests give clear errors") {
+    const std::string out = temp_dir("bad");
+    TrainMotionRequest r = small_request(out);
+    r.base_dir = out + "/no-such-model";
+    std::string e = error_of([&] { train_motion_module(r); });
+    MESSAGE(e);
+    CHECK(e.find(r.base_dir) != std::string::npos);
+    CHECK(e.find("not a folder") != std::string::npos);
+
+    fs::create_directories(out + "/empty-model");
+    r.base_dir = out + "/empty-model";
+    e = error_of([&] { train_motion_module(r); });
+    MESSAGE(e);
+    CHECK(e.find("cannot load the base model") != std::string::npos);
+
+    r = small_request(out);
+    r.heads = 5;
+    e = error_of([&] { train_motion_module(r); });
+    MESSAGE(e);
+    CHECK(e.find("32 channels, not divisible into 5 heads") != std::string::npos);
+
+    r = small_request(out);
+    r.frames = 40;
+    CHECK(error_of([&] { train_motion_module(r); }).find("frames must be 2..32") != std::string::npos);
+
+    const CliRun cli = run_cli("train-motion --base '" + out + "/nowhere' --out '" + out + "/x' --steps 1");
+    MESSAGE(cli.output);
+    CHECK(cli.code != 0);
+    CHECK(cli.output.find("nowhere' is not a folder") != std::string::npos);
+    fs::remove_all(out);
+}
+
+TEST_CASE("atelier-cli train-motion: progress lines and a loadable folder") {
+    const std::string out = temp_dir("cli");
+    const CliRun cli = run_cli("train-motion --base '" + kBase + "' --out '" + out +
+                               "' --steps 2 --frames 8 --batch 1 --clips 2 --frame-size 32 --checkpoint-every 1");
+    INFO(cli.output);
+    REQUIRE(cli.code == 0);
+    CHECK(cli.output.find("train       2/2") != std::string::npos);
+    CHECK(cli.output.find("done: " + out) != std::string::npos);
+    auto adapter = MotionAdapter::load(out);
+    CHECK(adapter->config().block_out_channels == std::vector<int>{32, 64});
+    CHECK(adapter->config().heads == 4);
+    fs::remove_all(out);
+}
