@@ -214,6 +214,7 @@ void PresenterWindow::updateHud() {
     static const char* names[] = {"", "single", "A/B wipe: personalized | base", "side by side: personalized | base",
                                   "2x2: four seeds"};
     hud.extraLines << tr("layout  %1  (W)").arg(QString::fromLatin1(names[int(view_->layoutMode())]));
+    hud.extraLines << tr("scale   %1  (F)").arg(view_->crispUpscale() ? tr("crisp pixels") : tr("smooth"));
     if (recording_) hud.extraLines << tr("REC  %1 frames  (R stops and saves)").arg(recorded_.size());
     view_->setHud(hud);
 }
@@ -316,6 +317,10 @@ void PresenterWindow::keyPressEvent(QKeyEvent* event) {
             return;
         }
         case Qt::Key_C: captureFrame(); return;
+        case Qt::Key_F:  // the presenter's choice: crisp pixels (nearest) or smooth (linear) upscaling
+            view_->setCrispUpscale(!view_->crispUpscale());
+            updateHud();
+            return;
         case Qt::Key_R:
             if (recording_) stopRecording();
             else startRecording();

@@ -2,7 +2,8 @@
 // prompt bar regenerates after a short pause (a new keystroke cancels the job in flight, so the
 // newest prompt always wins); step previews crossfade; a Dear ImGui HUD (H) shows timings and
 // settings; W cycles single / A-B wipe (personalized vs. base, same seed) / side by side / 2x2 seeds;
-// Left/Right in a comparison layout records which side the presenter prefers. C saves the current frame;
+// Left/Right in a comparison layout records which side the presenter prefers; F switches crisp / smooth
+// upscaling. C saves the current frame;
 // R starts recording the session (every preview and final picture shown) and, pressed again, writes it
 // as an MP4 clip to the captures folder.
 #pragma once

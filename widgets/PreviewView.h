@@ -74,6 +74,7 @@ public:
     bool isHudVisible() const { return hudVisible_; }
     // Nearest-neighbour upscaling keeps tiny images crisp; linear is smoother.
     void setCrispUpscale(bool crisp);
+    bool crispUpscale() const { return crisp_; }
     void setCrossfadeMs(int ms) { crossfadeMs_ = ms; }
 
     // A four-colour test pattern (red, green, blue, white quadrants) for the first start and the tests.

@@ -70,6 +70,10 @@ private Q_SLOTS:
         QVERIFY(!presenter.view()->isHudVisible());
         QTest::keyClick(presenter.view(), Qt::Key_H);
         QVERIFY(presenter.view()->isHudVisible());
+        QVERIFY(presenter.view()->crispUpscale());  // F: crisp pixels <-> smooth
+        QTest::keyClick(presenter.view(), Qt::Key_F);
+        QVERIFY(!presenter.view()->crispUpscale());
+        QVERIFY(presenter.view()->hud().extraLines.join(QLatin1Char('\n')).contains(QLatin1String("smooth")));
     }
 
     void typingRegeneratesOnceAndNewestPromptWins() {
