@@ -13,6 +13,7 @@
 
 #include "atelier/error.h"
 #include "atelier/system.h"
+#include "personalize/train_util.h"
 
 namespace atelier {
 
@@ -52,12 +53,6 @@ BaseModelConfigs base_model_configs() {
 }
 
 namespace {
-
-uint64_t fnv1a(const std::string& s) {
-    uint64_t h = 1469598103934665603ull;
-    for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
-    return h;
-}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;

@@ -15,6 +15,7 @@
 #include "atelier/error.h"
 #include "atelier/system.h"
 #include "personalize/base_model.h"
+#include "personalize/train_util.h"
 #include "personalize/trainer.h"
 #include "text/clip_tokenizer.h"
 
@@ -23,19 +24,6 @@ namespace atelier {
 namespace fs = std::filesystem;
 
 namespace {
-
-using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point t) {
-    return std::chrono::duration<double>(clock_type::now() - t).count();
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-    fs::create_directories(path.parent_path());
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-    if (!out) throw Error(path.string() + ": cannot write");
-}
 
 at::Generator step_generator(uint64_t seed, uint64_t phase, int64_t step) {
     return at::make_generator<at::CPUGeneratorImpl>(world::derive_seed(seed * 7919 + phase, uint64_t(step)));
@@ -107,7 +95,7 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
 
     // ---- phase 1: the autoencoder
     if (!fs::exists(vae_file)) {
-        const auto start = clock_type::now();
+        const auto start = train_clock::now();
         OptimizerOptions o;
         o.lr = 1e-3;
         o.weight_decay = 0.01;
@@ -171,7 +159,7 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
     Trainer trainer(init, o);
     if (request.resume && fs::exists(unet_ckpt)) trainer.load(unet_ckpt);
     // ---- phase 2: latents of the UNet's data set, encoded once by the exported autoencoder
-    const auto encode_start = clock_type::now();
+    const auto encode_start = train_clock::now();
     const ClipTokenizer tokenizer = ClipTokenizer::from_dir(clip_vocab_dir());
     const int64_t dataset_size = std::min<int64_t>(request.unet_steps * request.unet_batch, 32768);
     const int64_t unet_stop = request.unet_stop_after > 0 ? std::min(request.unet_stop_after, request.unet_steps)
@@ -216,7 +204,7 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
     const at::Tensor empty = at::tensor(empty_ids, at::kLong).view({1, -1});
 
     // ---- phase 3: text encoder + UNet
-    const auto unet_start = clock_type::now();
+    const auto unet_start = train_clock::now();
     const at::Tensor alphas_cumprod = sd_alphas_cumprod();
     const double scale = cfg.vae.scaling_factor;
     TrainLoopOptions loop;
@@ -301,7 +289,7 @@ TrainBaseResult finetune_base_decoder(const TrainBaseRequest& request) {
         const bool decoder = k.rfind("decoder.", 0) == 0 || k.rfind("post_quant_conv.", 0) == 0;
         (decoder ? trainable : frozen)[k] = v.to(at::kFloat);
     }
-    const auto start = clock_type::now();
+    const auto start = train_clock::now();
     OptimizerOptions o;
     o.lr = 5e-4;
     o.weight_decay = 0.01;

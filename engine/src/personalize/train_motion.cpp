@@ -20,6 +20,7 @@
 #include "personalize/base_model.h"
 #include "personalize/motion_clips.h"
 #include "personalize/motion_training.h"
+#include "personalize/train_util.h"
 #include "personalize/trainer.h"
 #include "runtime/model_impl.h"
 
@@ -28,18 +29,6 @@ namespace atelier {
 namespace fs = std::filesystem;
 
 namespace {
-
-using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point t) {
-    return std::chrono::duration<double>(clock_type::now() - t).count();
-}
-
-uint64_t fnv1a(const std::string& s) {
-    uint64_t h = 1469598103934665603ull;
-    for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
-    return h;
-}
 
 struct ModuleSlot {
     std::string prefix;  // "down_blocks.0.motion_modules.1."
@@ -61,13 +50,6 @@ std::vector<ModuleSlot> module_slots(const MotionAdapterConfig& c) {
             slots.push_back({"up_blocks." + std::to_string(i) + ".motion_modules." + std::to_string(j) + ".",
                              c.block_out_channels[L - 1 - i]});
     return slots;
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-    fs::create_directories(path.parent_path());
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-    if (!out) throw Error(path.string() + ": cannot write");
 }
 
 }  // namespace
@@ -248,7 +230,7 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     const int F = request.frames, max_len = base.text_encoder->config().max_position_embeddings;
     const int64_t clips = request.clips > 0 ? request.clips : std::min<int64_t>(request.steps * request.batch, 2048);
     const uint64_t data_base = motion_train_base(request.seed);
-    const auto encode_start = clock_type::now();
+    const auto encode_start = train_clock::now();
     at::Tensor lat_mean, lat_std, ids;
     if (trainer.step() < request.steps) {
         at::NoGradGuard no_grad;
@@ -285,7 +267,7 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     const double scale = base.vae->config().scaling_factor;
 
     // ---- the motion modules
-    const auto train_start = clock_type::now();
+    const auto train_start = train_clock::now();
     TrainLoopOptions loop;
     loop.total_steps = request.steps;
     loop.checkpoint_every = request.checkpoint_every;
