@@ -10,6 +10,7 @@
 
 #include "atelier/error.h"
 #include "personalize/base_model.h"
+#include "personalize/small_cnn.h"
 #include "personalize/trainer.h"
 
 namespace atelier {
@@ -24,8 +25,7 @@ constexpr int kHeads[] = {kShapeCount, kColourCount, kBackgroundCount, kColourCo
 constexpr int kHeadCount = 8;
 constexpr int64_t kLogits = kShapeCount + 2 * kColourCount + kBackgroundCount + kPositionCount + kMaxCount +
                             kSizeCount + kStyleCount;
-constexpr int kChannels[] = {3, 32, 64, 96, 128};
-constexpr int64_t kHidden = 256;
+const SmallCnnShape kShape{{3, 32, 64, 96, 128}, 256, kLogits};
 
 int64_t head_offset(int head) {
     int64_t offset = 0;
@@ -50,38 +50,10 @@ void AttributeScores::add(const AttributePrediction& p, const world::Scene& t) {
     count += p.count == t.count;
 }
 
-AttributeClassifier::AttributeClassifier(uint64_t seed) {
-    auto uniform = [&](const std::string& name, std::vector<int64_t> shape, int64_t fan_in) {
-        uint64_t h = seed * 1000003ull;
-        for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
-        auto gen = at::make_generator<at::CPUGeneratorImpl>(h);
-        const double bound = 1.0 / std::sqrt(double(fan_in));
-        weights_[name] = at::empty(shape).uniform_(-bound, bound, gen);
-    };
-    for (int i = 0; i < 4; ++i) {
-        const std::string p = "conv" + std::to_string(i);
-        const int64_t in = kChannels[i], out = kChannels[i + 1];
-        uniform(p + ".weight", {out, in, 3, 3}, in * 9);
-        uniform(p + ".bias", {out}, in * 9);
-    }
-    const int64_t flat = kChannels[4] * 16;
-    uniform("fc1.weight", {kHidden, flat}, flat);
-    uniform("fc1.bias", {kHidden}, flat);
-    uniform("fc2.weight", {kLogits, kHidden}, kHidden);
-    uniform("fc2.bias", {kLogits}, kHidden);
-}
+AttributeClassifier::AttributeClassifier(uint64_t seed) : weights_(small_cnn_init(kShape, seed)) {}
 
-AttributeClassifier::AttributeClassifier(TensorMap weights) : weights_(std::move(weights)) {
-    AttributeClassifier shapes(0);
-    for (const auto& [name, t] : shapes.weights_) {
-        const auto it = weights_.find(name);
-        if (it == weights_.end()) throw Error("attribute classifier: missing tensor '" + name + "'");
-        if (!it->second.sizes().equals(t.sizes()))
-            throw Error("attribute classifier: tensor '" + name + "' has shape " + shape_string(it->second.sizes()) +
-                        ", expected " + shape_string(t.sizes()));
-        if (it->second.scalar_type() != at::kFloat) it->second = it->second.to(at::kFloat);
-    }
-}
+AttributeClassifier::AttributeClassifier(TensorMap weights)
+    : weights_(small_cnn_checked(std::move(weights), kShape, "attribute classifier")) {}
 
 AttributeClassifier AttributeClassifier::load(const std::string& path) { return AttributeClassifier(load_tensors(path)); }
 
@@ -94,13 +66,7 @@ void AttributeClassifier::save(const std::string& path) const {
 at::Tensor AttributeClassifier::logits(const at::Tensor& images) const {
     if (images.dim() != 4 || images.size(1) != 3 || images.size(2) != 64 || images.size(3) != 64)
         throw Error("attribute classifier: expected images [B, 3, 64, 64], found " + shape_string(images.sizes()));
-    at::Tensor h = images;
-    for (int i = 0; i < 4; ++i) {
-        const std::string p = "conv" + std::to_string(i);
-        h = at::max_pool2d(at::relu(at::conv2d(h, weights_.at(p + ".weight"), weights_.at(p + ".bias"), 1, 1)), 2);
-    }
-    h = at::relu(at::linear(h.flatten(1), weights_.at("fc1.weight"), weights_.at("fc1.bias")));
-    return at::linear(h, weights_.at("fc2.weight"), weights_.at("fc2.bias"));
+    return small_cnn_forward(weights_, images);
 }
 
 at::Tensor AttributeClassifier::loss(const at::Tensor& logits, const std::vector<world::Scene>& truth) const {

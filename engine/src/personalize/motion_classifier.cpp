@@ -13,6 +13,7 @@
 #include "atelier/error.h"
 #include "personalize/base_model.h"
 #include "personalize/motion_clips.h"
+#include "personalize/small_cnn.h"
 #include "personalize/trainer.h"
 
 namespace atelier {
@@ -20,8 +21,7 @@ namespace atelier {
 namespace {
 
 constexpr int kSampledFrames = 5;
-constexpr int kChannels[] = {3 * kSampledFrames + 3 * (kSampledFrames - 1), 32, 64, 96, 128};
-constexpr int64_t kHidden = 256;
+const SmallCnnShape kShape{{3 * kSampledFrames + 3 * (kSampledFrames - 1), 32, 64, 96, 128}, 256, world::kMotionCount};
 
 int64_t sampled_frame(int k, int64_t frames) {
     return std::llround(double(k) * double(frames - 1) / (kSampledFrames - 1));
@@ -42,38 +42,10 @@ at::Tensor clip_features(const at::Tensor& clips) {
 
 }  // namespace
 
-MotionClassifier::MotionClassifier(uint64_t seed) {
-    auto uniform = [&](const std::string& name, std::vector<int64_t> shape, int64_t fan_in) {
-        uint64_t h = seed * 1000003ull;
-        for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
-        auto gen = at::make_generator<at::CPUGeneratorImpl>(h);
-        const double bound = 1.0 / std::sqrt(double(fan_in));
-        weights_[name] = at::empty(shape).uniform_(-bound, bound, gen);
-    };
-    for (int i = 0; i < 4; ++i) {
-        const std::string p = "conv" + std::to_string(i);
-        const int64_t in = kChannels[i], out = kChannels[i + 1];
-        uniform(p + ".weight", {out, in, 3, 3}, in * 9);
-        uniform(p + ".bias", {out}, in * 9);
-    }
-    const int64_t flat = kChannels[4] * 16;
-    uniform("fc1.weight", {kHidden, flat}, flat);
-    uniform("fc1.bias", {kHidden}, flat);
-    uniform("fc2.weight", {world::kMotionCount, kHidden}, kHidden);
-    uniform("fc2.bias", {world::kMotionCount}, kHidden);
-}
+MotionClassifier::MotionClassifier(uint64_t seed) : weights_(small_cnn_init(kShape, seed)) {}
 
-MotionClassifier::MotionClassifier(TensorMap weights) : weights_(std::move(weights)) {
-    MotionClassifier shapes(0);
-    for (const auto& [name, t] : shapes.weights_) {
-        const auto it = weights_.find(name);
-        if (it == weights_.end()) throw Error("motion classifier: missing tensor '" + name + "'");
-        if (!it->second.sizes().equals(t.sizes()))
-            throw Error("motion classifier: tensor '" + name + "' has shape " + shape_string(it->second.sizes()) +
-                        ", expected " + shape_string(t.sizes()));
-        if (it->second.scalar_type() != at::kFloat) it->second = it->second.to(at::kFloat);
-    }
-}
+MotionClassifier::MotionClassifier(TensorMap weights)
+    : weights_(small_cnn_checked(std::move(weights), kShape, "motion classifier")) {}
 
 MotionClassifier MotionClassifier::load(const std::string& path) { return MotionClassifier(load_tensors(path)); }
 
@@ -84,13 +56,7 @@ void MotionClassifier::save(const std::string& path) const {
 }
 
 at::Tensor MotionClassifier::logits(const at::Tensor& clips) const {
-    at::Tensor h = clip_features(clips);
-    for (int i = 0; i < 4; ++i) {
-        const std::string p = "conv" + std::to_string(i);
-        h = at::max_pool2d(at::relu(at::conv2d(h, weights_.at(p + ".weight"), weights_.at(p + ".bias"), 1, 1)), 2);
-    }
-    h = at::relu(at::linear(h.flatten(1), weights_.at("fc1.weight"), weights_.at("fc1.bias")));
-    return at::linear(h, weights_.at("fc2.weight"), weights_.at("fc2.bias"));
+    return small_cnn_forward(weights_, clip_features(clips));
 }
 
 std::vector<world::Motion> MotionClassifier::predict(const at::Tensor& clips) const {
