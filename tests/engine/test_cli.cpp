@@ -4,6 +4,8 @@
 // pixels, --init-latents/--save-latents give diffusers' final latents, bad input exits non-zero.
 #include <doctest/doctest.h>
 
+#include "engine/cli_test_util.h"
+
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -21,24 +23,6 @@ namespace {
 
 const std::string kFixtures = ATELIER_FIXTURES_DIR;
 const std::string kCli = ATELIER_CLI_PATH;
-
-struct Run {
-    int code = -1;
-    std::string output;  // stdout and stderr
-};
-
-Run run(const std::string& args) {
-    Run r;
-    const std::string command = "'" + kCli + "' --threads 1 " + args + " 2>&1";
-    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-    REQUIRE(pipe);
-    std::array<char, 4096> buffer{};
-    size_t n = 0;
-    while ((n = fread(buffer.data(), 1, buffer.size(), pipe.get())) > 0) r.output.append(buffer.data(), n);
-    const int status = pclose(pipe.release());
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
 
 struct TempDir {
     fs::path path = fs::temp_directory_path() / ("atelier-test-cli-" + std::to_string(::getpid()));
@@ -60,13 +44,13 @@ double relative_l2(const std::vector<float>& a, const std::vector<float>& ref) {
 }  // namespace
 
 TEST_CASE("inspect prints what was found") {
-    const Run r = run("inspect '" + kFixtures + "/tiny-sd-a'");
+    const CliRun r = run_cli("inspect '" + kFixtures + "/tiny-sd-a'");
     CHECK(r.code == 0);
     CHECK(r.output.find("format        diffusers") != std::string::npos);
     CHECK(r.output.find("sampler       ddim") != std::string::npos);
     CHECK(r.output.find("default size  64x64") != std::string::npos);
     CHECK(r.output.find("UNet 1,") != std::string::npos);
-    const Run bad = run("inspect /nonexistent/tiny");
+    const CliRun bad = run_cli("inspect /nonexistent/tiny");
     CHECK(bad.code != 0);
     CHECK(bad.output.find("/nonexistent/tiny") != std::string::npos);
 }
@@ -74,7 +58,7 @@ TEST_CASE("inspect prints what was found") {
 TEST_CASE("generate writes PNGs with A1111 parameters; --from-png reproduces the same pixels") {
     TempDir dir;
     const std::string model = kFixtures + "/tiny-sd-a";
-    const Run r = run("generate --model '" + model + "' --prompt 'a photo of a cat' --negative 'blurry' --steps 3 "
+    const CliRun r = run_cli("generate --model '" + model + "' --prompt 'a photo of a cat' --negative 'blurry' --steps 3 "
                       "--sampler euler_a --seed 11 --batch 2 --guidance 6 -o '" + (dir / "cat.png") + "'");
     INFO(r.output);
     REQUIRE(r.code == 0);
@@ -94,7 +78,7 @@ TEST_CASE("generate writes PNGs with A1111 parameters; --from-png reproduces the
     CHECK(p.sampler == "euler_a");
     CHECK(p.model_name == "tiny-sd-a");
 
-    const Run again = run("generate --model '" + model + "' --from-png '" + (dir / "cat-1.png") + "' -o '" +
+    const CliRun again = run_cli("generate --model '" + model + "' --from-png '" + (dir / "cat-1.png") + "' -o '" +
                           (dir / "again.png") + "'");
     INFO(again.output);
     REQUIRE(again.code == 0);
@@ -102,7 +86,7 @@ TEST_CASE("generate writes PNGs with A1111 parameters; --from-png reproduces the
     CHECK(atelier::read_png_text(dir / "again.png").at("parameters") == parameters);
 
     // flags override the PNG's values
-    const Run other = run("generate --model '" + model + "' --from-png '" + (dir / "cat-1.png") + "' --seed 99 -o '" +
+    const CliRun other = run_cli("generate --model '" + model + "' --from-png '" + (dir / "cat-1.png") + "' --seed 99 -o '" +
                           (dir / "other.png") + "'");
     REQUIRE(other.code == 0);
     CHECK(atelier::parse_parameters(atelier::read_png_text(dir / "other.png").at("parameters")).seed == 99);
@@ -114,7 +98,7 @@ TEST_CASE("--init-latents / --save-latents reproduce diffusers' final latents") 
     const atelier::FloatTensor init =
         atelier::read_tensor_file(kFixtures + "/tiny-sd-a-reference.safetensors", "pipeline.init_latents");
     atelier::write_tensor_file(dir / "init.safetensors", "latents", init);
-    const Run r = run("generate --model '" + kFixtures + "/tiny-sd-a' --prompt 'a photo of a cat' "
+    const CliRun r = run_cli("generate --model '" + kFixtures + "/tiny-sd-a' --prompt 'a photo of a cat' "
                       "--steps 4 --guidance 7.5 --width 64 --height 64 --init-latents '" + (dir / "init.safetensors") +
                       "' --save-latents '" + (dir / "final.safetensors") + "' -q -o '" + (dir / "x.png") + "'");
     INFO(r.output);
@@ -131,10 +115,10 @@ TEST_CASE("--init-latents / --save-latents reproduce diffusers' final latents") 
 TEST_CASE("bad input exits non-zero with a message") {
     TempDir dir;
     const std::string model = kFixtures + "/tiny-sd-a";
-    Run r = run("generate --model '" + model + "' --prompt x --width 60 -o '" + (dir / "x.png") + "'");
+    CliRun r = run_cli("generate --model '" + model + "' --prompt x --width 60 -o '" + (dir / "x.png") + "'");
     CHECK(r.code != 0);
     CHECK(r.output.find("multiples of 8") != std::string::npos);
-    r = run("generate --model '" + model + "' --prompt x --sampler heun -o '" + (dir / "x.png") + "'");
+    r = run_cli("generate --model '" + model + "' --prompt x --sampler heun -o '" + (dir / "x.png") + "'");
     CHECK(r.code != 0);
     CHECK(r.output.find("heun") != std::string::npos);
     CHECK(!fs::exists(dir / "x.png"));

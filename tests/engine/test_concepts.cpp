@@ -8,6 +8,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <doctest/doctest.h>
 
+#include "engine/cli_test_util.h"
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -106,22 +108,8 @@ std::vector<Image> heart_images(int n) {
     return images;
 }
 
-struct CliRun {
-    int code = -1;
-    std::string output;
-};
-
-CliRun run_cli(const std::string& data_dir, const std::string& args) {
-    CliRun r;
-    const std::string command = "'" + std::string(ATELIER_CLI_PATH) + "' --threads 1 --data-dir '" + data_dir + "' " + args + " 2>&1";
-    FILE* pipe = popen(command.c_str(), "r");
-    REQUIRE(pipe);
-    std::array<char, 4096> buffer{};
-    size_t n = 0;
-    while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.output.append(buffer.data(), n);
-    const int status = pclose(pipe);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
+CliRun run_cli_in(const std::string& data_dir, const std::string& args) {
+    return run_cli(args, "--threads 1 --data-dir '" + data_dir + "'");
 }
 
 std::string file_bytes(const std::string& path) {
@@ -395,31 +383,31 @@ TEST_CASE("CLI: concept train / list / show / export / import, generate --concep
     int i = 0;
     for (const Image& image : heart_images(3)) write_png((images / ("h" + std::to_string(i++) + ".png")).string(), image);
     const std::string model = "--model '" + kModel + "'";
-    CliRun r = run_cli(data, "concept train --name hearts --token '<hrt>' --class heart --method ti --images '" +
+    CliRun r = run_cli_in(data, "concept train --name hearts --token '<hrt>' --class heart --method ti --images '" +
                                  images.string() + "' --steps 3 --size 32 --batch 2 -q " + model);
     INFO(r.output);
     REQUIRE(r.code == 0);
     CHECK(r.output.find("is ready") != std::string::npos);
-    r = run_cli(data, "concept list");
+    r = run_cli_in(data, "concept list");
     CHECK(r.output.find("hearts") != std::string::npos);
     CHECK(r.output.find("textual_inversion") != std::string::npos);
     CHECK(r.output.find("ready") != std::string::npos);
-    r = run_cli(data, "concept show hearts");
+    r = run_cli_in(data, "concept show hearts");
     CHECK(r.output.find("<hrt>") != std::string::npos);
     const std::string exported = (temp_dir() / "exported.safetensors").string();
-    CHECK(run_cli(data, "concept export hearts -o '" + exported + "'").code == 0);
-    r = run_cli(data, "concept import '" + exported + "' --name hearts2");
+    CHECK(run_cli_in(data, "concept export hearts -o '" + exported + "'").code == 0);
+    r = run_cli_in(data, "concept import '" + exported + "' --name hearts2");
     CHECK(r.code == 0);
     CHECK(r.output.find("token <hrt>") != std::string::npos);
     const std::string out = (temp_dir() / "cli.png").string();
-    r = run_cli(data, "generate " + model + " --prompt 'a <hrt>' --steps 2 --concept hearts:1 -q -o '" + out + "'");
+    r = run_cli_in(data, "generate " + model + " --prompt 'a <hrt>' --steps 2 --concept hearts:1 -q -o '" + out + "'");
     CHECK(r.code == 0);
     CHECK(fs::exists(out));
-    r = run_cli(data, "generate " + model + " --prompt 'a cat' --steps 2 --lora '" + (temp_dir() / "nothere.safetensors").string() +
+    r = run_cli_in(data, "generate " + model + " --prompt 'a cat' --steps 2 --lora '" + (temp_dir() / "nothere.safetensors").string() +
                           ":0.5' -q -o '" + out + "'");
     CHECK(r.code != 0);
     CHECK(r.output.find("nothere") != std::string::npos);
-    r = run_cli(data, "generate " + model + " --prompt 'a cat' --steps 2 --concept nosuch -q -o '" + out + "'");
+    r = run_cli_in(data, "generate " + model + " --prompt 'a cat' --steps 2 --concept nosuch -q -o '" + out + "'");
     CHECK(r.code != 0);
     CHECK(r.output.find("nosuch") != std::string::npos);
 }

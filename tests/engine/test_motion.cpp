@@ -6,6 +6,8 @@
 #include <ATen/ATen.h>
 #include <doctest/doctest.h>
 
+#include "engine/cli_test_util.h"
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -311,27 +313,6 @@ TEST_CASE("text-to-video: cancel, seeds, errors") {
     model()->set_motion_module("");
 }
 
-namespace {
-
-struct CliRun {
-    int code = -1;
-    std::string output;
-};
-
-CliRun run_cli(const std::string& args) {
-    CliRun r;
-    const std::string command = "'" + std::string(ATELIER_CLI_PATH) + "' --threads 2 " + args + " 2>&1";
-    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-    REQUIRE(pipe);
-    std::array<char, 4096> buffer{};
-    size_t n = 0;
-    while ((n = fread(buffer.data(), 1, buffer.size(), pipe.get())) > 0) r.output.append(buffer.data(), n);
-    const int status = pclose(pipe.release());
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
-
-}  // namespace
 
 TEST_CASE("atelier-cli generate --frames: 5-D latents in and out, GIF, MP4, PNG frames") {
     const std::string dir = temp_path("cli");

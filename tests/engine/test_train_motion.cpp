@@ -6,6 +6,8 @@
 #include <ATen/ATen.h>
 #include <doctest/doctest.h>
 
+#include "engine/cli_test_util.h"
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -248,27 +250,6 @@ TEST_CASE("train_motion_module: same seed, same file; cancel then resume equals 
     for (const auto& d : {a, b, c}) fs::remove_all(d);
 }
 
-namespace {
-
-struct CliRun {
-    int code = -1;
-    std::string output;
-};
-
-CliRun run_cli(const std::string& args) {
-    CliRun r;
-    const std::string command = "'" + std::string(ATELIER_CLI_PATH) + "' --threads 1 " + args + " 2>&1";
-    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-    REQUIRE(pipe);
-    std::array<char, 4096> buffer{};
-    size_t n = 0;
-    while ((n = fread(buffer.data(), 1, buffer.size(), pipe.get())) > 0) r.output.append(buffer.data(), n);
-    const int status = pclose(pipe.release());
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
-
-}  // namespace
 
 TEST_CASE("train_motion_module: bad requests give clear errors") {
     const std::string out = temp_dir("bad");
