@@ -30,6 +30,26 @@ std::string duration(double seconds) {
     return buffer;
 }
 
+// One progress line per phase at most every 2 s, and at each phase's end.
+class ProgressPrinter {
+public:
+    template <class Progress>
+    void operator()(const Progress& p) {
+        const auto now = std::chrono::steady_clock::now();
+        const bool end = p.step == p.total;
+        if (p.phase == last_phase_ && !end && now - last_print_ < std::chrono::seconds(2)) return;
+        last_print_ = now;
+        last_phase_ = p.phase;
+        std::printf("%-6s %6lld/%-6lld loss %.4f  %.2f s/step  ETA %s\n", p.phase.c_str(), (long long)p.step,
+                    (long long)p.total, p.loss, p.step_seconds, duration(p.eta_seconds).c_str());
+        std::fflush(stdout);
+    }
+
+private:
+    std::chrono::steady_clock::time_point last_print_ = std::chrono::steady_clock::now() - std::chrono::seconds(10);
+    std::string last_phase_;
+};
+
 }  // namespace
 
 void add_train_commands(CLI::App& app, GlobalOptions& global) {
@@ -54,18 +74,8 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
         // OpenMP threads spin-wait for each other (a VAE step took 7.5 s with 2 threads, 0.9 s with 1).
         r.threads = global.threads > 0 ? global.threads : 1;
         r.cancel = &g_train_cancel;
-        auto last_print = std::chrono::steady_clock::now() - std::chrono::seconds(10);
-        std::string last_phase;
-        r.on_progress = [&](const TrainBaseProgress& p) {
-            const auto now = std::chrono::steady_clock::now();
-            const bool end = p.step == p.total;
-            if (p.phase == last_phase && !end && now - last_print < std::chrono::seconds(2)) return;
-            last_print = now;
-            last_phase = p.phase;
-            std::printf("%-6s %6lld/%-6lld loss %.4f  %.2f s/step  ETA %s\n", p.phase.c_str(), (long long)p.step,
-                        (long long)p.total, p.loss, p.step_seconds, duration(p.eta_seconds).c_str());
-            std::fflush(stdout);
-        };
+        ProgressPrinter print;
+        r.on_progress = [&](const TrainBaseProgress& p) { print(p); };
         std::signal(SIGINT, on_train_sigint);
         const TrainBaseResult result = train_base_model(r);
         std::signal(SIGINT, SIG_DFL);
@@ -100,18 +110,8 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
         TrainMotionRequest r = *motion;
         r.threads = global.threads > 0 ? global.threads : 1;  // as train-base: one thread unless asked
         r.cancel = &g_train_cancel;
-        auto last_print = std::chrono::steady_clock::now() - std::chrono::seconds(10);
-        std::string last_phase;
-        r.on_progress = [&](const TrainMotionProgress& p) {
-            const auto now = std::chrono::steady_clock::now();
-            const bool end = p.step == p.total;
-            if (p.phase == last_phase && !end && now - last_print < std::chrono::seconds(2)) return;
-            last_print = now;
-            last_phase = p.phase;
-            std::printf("%-6s %6lld/%-6lld loss %.4f  %.2f s/step  ETA %s\n", p.phase.c_str(), (long long)p.step,
-                        (long long)p.total, p.loss, p.step_seconds, duration(p.eta_seconds).c_str());
-            std::fflush(stdout);
-        };
+        ProgressPrinter print;
+        r.on_progress = [&](const TrainMotionProgress& p) { print(p); };
         std::signal(SIGINT, on_train_sigint);
         const TrainMotionResult result = train_motion_module(r);
         std::signal(SIGINT, SIG_DFL);
