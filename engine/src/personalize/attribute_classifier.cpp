@@ -57,11 +57,7 @@ AttributeClassifier::AttributeClassifier(TensorMap weights)
 
 AttributeClassifier AttributeClassifier::load(const std::string& path) { return AttributeClassifier(load_tensors(path)); }
 
-void AttributeClassifier::save(const std::string& path) const {
-    TensorMap out;
-    for (const auto& [k, v] : weights_) out[k] = v.detach();
-    save_tensors(path, out);
-}
+void AttributeClassifier::save(const std::string& path) const { small_cnn_save(weights_, path); }
 
 at::Tensor AttributeClassifier::logits(const at::Tensor& images) const {
     if (images.dim() != 4 || images.size(1) != 3 || images.size(2) != 64 || images.size(3) != 64)

@@ -49,11 +49,7 @@ MotionClassifier::MotionClassifier(TensorMap weights)
 
 MotionClassifier MotionClassifier::load(const std::string& path) { return MotionClassifier(load_tensors(path)); }
 
-void MotionClassifier::save(const std::string& path) const {
-    TensorMap out;
-    for (const auto& [k, v] : weights_) out[k] = v.detach();
-    save_tensors(path, out);
-}
+void MotionClassifier::save(const std::string& path) const { small_cnn_save(weights_, path); }
 
 at::Tensor MotionClassifier::logits(const at::Tensor& clips) const {
     return small_cnn_forward(weights_, clip_features(clips));

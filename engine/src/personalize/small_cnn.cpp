@@ -46,6 +46,12 @@ TensorMap small_cnn_checked(TensorMap weights, const SmallCnnShape& s, const std
     return weights;
 }
 
+void small_cnn_save(const TensorMap& weights, const std::string& path) {
+    TensorMap out;
+    for (const auto& [k, v] : weights) out[k] = v.detach();
+    save_tensors(path, out);
+}
+
 at::Tensor small_cnn_forward(const TensorMap& w, const at::Tensor& x) {
     at::Tensor h = x;
     for (int i = 0; i < 4; ++i) {

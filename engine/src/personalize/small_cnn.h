@@ -23,6 +23,8 @@ TensorMap small_cnn_init(const SmallCnnShape& shape, uint64_t seed);
 // `weights` checked against the architecture (every tensor present with its shape), as float32; errors
 // start with `what` ("motion classifier").
 TensorMap small_cnn_checked(TensorMap weights, const SmallCnnShape& shape, const std::string& what);
+// Writes the weights (safetensors, float32).
+void small_cnn_save(const TensorMap& weights, const std::string& path);
 // x [B, channels[0], 64, 64] -> logits [B, logits] (differentiable in the weights).
 at::Tensor small_cnn_forward(const TensorMap& weights, const at::Tensor& x);
 
