@@ -65,6 +65,9 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
     cmd->add_option("--vae-batch", request->vae_batch, "autoencoder batch size")->capture_default_str();
     cmd->add_option("--unet-batch", request->unet_batch, "UNet batch size")->capture_default_str();
     cmd->add_option("--seed", request->seed, "seed of the data, the initialisation and the noise")->capture_default_str();
+    cmd->add_option("--max-scenes", request->max_scenes, "most scenes in the UNet's encoded data set")
+        ->capture_default_str();
+    cmd->add_option("--device", request->device, "auto (CUDA when present), cpu, cuda, cuda:N")->capture_default_str();
     cmd->add_option("--checkpoint-every", request->checkpoint_every, "steps between checkpoints")->capture_default_str();
     cmd->add_flag("--resume", request->resume, "continue from OUT/checkpoints");
     cmd->callback([request, &global] {
@@ -104,6 +107,7 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
         ->capture_default_str();
     mcmd->add_option("--frame-size", motion->frame_size, "rendered frame size in pixels")->capture_default_str();
     mcmd->add_option("--seed", motion->seed, "seed of the clips, the initialisation and the noise")->capture_default_str();
+    mcmd->add_option("--device", motion->device, "auto (CUDA when present), cpu, cuda, cuda:N")->capture_default_str();
     mcmd->add_option("--checkpoint-every", motion->checkpoint_every, "steps between checkpoints")->capture_default_str();
     mcmd->add_flag("--resume", motion->resume, "continue from OUT/checkpoints");
     mcmd->callback([motion, &global] {

@@ -4,7 +4,8 @@
 // same run (the better of a large matmul and a large 3x3 convolution). FLOPs are counted analytically
 // (convolutions, linears, attention; norms and element-wise ops are not counted), and each counted op
 // class is also timed on its own with the same shapes to show where a step's time goes.
-//   bench_sd15 [--steps N] [--threads N] [--skip-vae] [--skip-text]
+// On a GPU (--device cuda) the same figures in the chosen dtype, every timing synchronised with the device.
+//   bench_sd15 [--steps N] [--threads N] [--device cpu|cuda] [--dtype float32|float16|bfloat16] [--skip-vae] [--skip-text]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
@@ -21,6 +22,8 @@
 #include <thread>
 #include <tuple>
 #include <vector>
+
+#include <torch/cuda.h>
 
 #include "models/attention.h"
 #include "models/clip_text.h"
@@ -39,7 +42,18 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Where and in what dtype every tensor of the bench lives (--device, --dtype).
+at::TensorOptions g_options = at::TensorOptions().dtype(at::kFloat);
+
+at::Tensor randn(at::IntArrayRef sizes) { return at::randn(sizes, g_options); }
+
+// A GPU runs asynchronously: a timing ends when the device has finished.
+void sync_device() {
+    if (g_options.device().is_cuda()) torch::cuda::synchronize();
+}
+
 double seconds_since(Clock::time_point start) {
+    sync_device();
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
@@ -48,6 +62,7 @@ double best_time(const std::function<void()>& f, int reps) {
     f();
     double best = 1e30;
     for (int i = 0; i < reps; ++i) {
+        sync_device();
         const auto t0 = Clock::now();
         f();
         best = std::min(best, seconds_since(t0));
@@ -216,19 +231,19 @@ ClassTimes time_op_classes(const Ops& ops) {
     for (const auto& [k, n] : ops.convs) {
         const auto [b, ci, co, ks, s, h, w] = k;
         const int64_t pad = ks / 2, hin = h * s, win = w * s;
-        const at::Tensor x = at::randn({b, ci, hin, win}).contiguous(at::MemoryFormat::ChannelsLast);
-        const at::Tensor wt = (at::randn({co, ci, ks, ks}) * 0.05).contiguous(at::MemoryFormat::ChannelsLast);
-        const at::Tensor bias = at::zeros({co});
+        const at::Tensor x = randn({b, ci, hin, win}).contiguous(at::MemoryFormat::ChannelsLast);
+        const at::Tensor wt = (randn({co, ci, ks, ks}) * 0.05).contiguous(at::MemoryFormat::ChannelsLast);
+        const at::Tensor bias = at::zeros({co}, g_options);
         t.conv += n * best_time([&] { at::conv2d(x, wt, bias, s, pad); }, 1);
     }
     for (const auto& [k, n] : ops.linears) {
         const auto [rows, in, out] = k;
-        const at::Tensor x = at::randn({rows, in}), wt = at::randn({out, in}) * 0.05, bias = at::zeros({out});
+        const at::Tensor x = randn({rows, in}), wt = randn({out, in}) * 0.05, bias = at::zeros({out}, g_options);
         t.linear += n * best_time([&] { at::linear(x, wt, bias); }, 1);
     }
     for (const auto& [k, n] : ops.attentions) {
         const auto [b, h, tq, tk, d] = k;
-        const at::Tensor q = at::randn({b, h, tq, d}), kk = at::randn({b, h, tk, d}), v = at::randn({b, h, tk, d});
+        const at::Tensor q = randn({b, h, tq, d}), kk = randn({b, h, tk, d}), v = randn({b, h, tk, d});
         t.attention += n * best_time([&] { atelier::attention(q, kk, v, 1.0 / std::sqrt(double(d))); }, 1);
     }
     return t;
@@ -265,24 +280,31 @@ TensorMap random_clip_weights(const ClipTextConfig& c, uint64_t seed) {
 int main(int argc, char** argv) {
     int steps = 3, threads = int(std::thread::hardware_concurrency());
     bool skip_vae = false, skip_text = false;
+    std::string device = "cpu", dtype = "float32";
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+        else if (!std::strcmp(argv[i], "--dtype") && i + 1 < argc) dtype = argv[++i];
         else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--skip-vae")) skip_vae = true;
         else if (!std::strcmp(argv[i], "--skip-text")) skip_text = true;
     }
     at::set_num_threads(std::max(threads, 1));
     at::globalContext().setFlushDenormal(true);
+    const at::ScalarType scalar = dtype == "float16" ? at::kHalf : dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+    g_options = at::TensorOptions().device(c10::Device(device)).dtype(scalar);
     c10::InferenceMode inference;
-    std::printf("bench_sd15: %d threads, libtorch %s, fused attention kernel: %s\n", at::get_num_threads(),
-                TORCH_VERSION, attention_has_fused_kernel() ? "yes" : "no (chunked)");
+    std::printf("bench_sd15: %s %s, %d threads, libtorch %s, fused attention kernel: %s\n", device.c_str(),
+                dtype.c_str(), at::get_num_threads(), TORCH_VERSION,
+                attention_has_fused_kernel() ? "yes" : "no (chunked)");
 
-    // Machine peak: the better of a large matmul (BLAS) and a large 3x3 convolution (oneDNN).
-    const at::Tensor a = at::randn({4096, 4096}), b = at::randn({4096, 4096});
-    const double mm_gflops = 2.0 * 4096.0 * 4096.0 * 4096.0 / best_time([&] { at::mm(a, b); }, 3) / 1e9;
-    const at::Tensor cx = at::randn({2, 320, 64, 64}).contiguous(at::MemoryFormat::ChannelsLast);
-    const at::Tensor cw = (at::randn({320, 320, 3, 3}) * 0.02).contiguous(at::MemoryFormat::ChannelsLast);
-    const at::Tensor cb = at::zeros({320});
+    // Machine peak: the better of a large matmul (BLAS / cuBLAS) and a large 3x3 convolution (oneDNN / cuDNN).
+    const int64_t n = g_options.device().is_cuda() ? 8192 : 4096;
+    const at::Tensor a = randn({n, n}), b = randn({n, n});
+    const double mm_gflops = 2.0 * double(n) * double(n) * double(n) / best_time([&] { at::mm(a, b); }, 3) / 1e9;
+    const at::Tensor cx = randn({2, 320, 64, 64}).contiguous(at::MemoryFormat::ChannelsLast);
+    const at::Tensor cw = (randn({320, 320, 3, 3}) * 0.02).contiguous(at::MemoryFormat::ChannelsLast);
+    const at::Tensor cb = at::zeros({320}, g_options);
     const double conv_gflops =
         2.0 * 2 * 320 * 320 * 9 * 64 * 64 / best_time([&] { at::conv2d(cx, cw, cb, 1, 1); }, 3) / 1e9;
     const double peak = std::max(mm_gflops, conv_gflops);
@@ -290,15 +312,17 @@ int main(int argc, char** argv) {
     // UNet.
     const UNetConfig uc;  // defaults are SD 1.5's config.json
     auto t0 = Clock::now();
-    const UNet2DCondition unet(uc, UNet2DCondition::random_weights(uc, 1));
+    UNet2DCondition unet(uc, UNet2DCondition::random_weights(uc, 1));
+    unet.to(g_options.device(), scalar);
     const double unet_build_s = seconds_since(t0);
     const int64_t B = 2, T = 77;
-    const at::Tensor latents = at::randn({B, 4, 64, 64});
-    const at::Tensor context = at::randn({B, T, uc.cross_attention_dim});
-    const at::Tensor timestep = at::scalar_tensor(500, at::kLong);
+    const at::Tensor latents = randn({B, 4, 64, 64});
+    const at::Tensor context = randn({B, T, uc.cross_attention_dim});
+    const at::Tensor timestep = at::scalar_tensor(500, at::TensorOptions().dtype(at::kLong).device(g_options.device()));
     unet.forward(latents, timestep, context);  // warm-up (oneDNN primitive creation)
     std::vector<double> step_times;
     for (int i = 0; i < steps; ++i) {
+        sync_device();
         t0 = Clock::now();
         const at::Tensor out = unet.forward(latents, timestep, context);
         step_times.push_back(seconds_since(t0));
@@ -316,8 +340,9 @@ int main(int argc, char** argv) {
         TensorMap vw = AutoencoderKL::random_weights(vc, 2);
         for (auto it = vw.begin(); it != vw.end();)  // decoder only, as the bench's row says
             it = (it->first.rfind("encoder.", 0) == 0 || it->first.rfind("quant_conv.", 0) == 0) ? vw.erase(it) : ++it;
-        const AutoencoderKL vae(vc, vw);
-        const at::Tensor z = at::randn({1, 4, 64, 64});
+        AutoencoderKL vae(vc, vw);
+        vae.to(g_options.device(), scalar);
+        const at::Tensor z = randn({1, 4, 64, 64});
         vae_s = best_time([&] { vae.decode(z); }, 1);
         vae_gflops = vae_decoder_ops(vc, 1, 64, 64).total() / vae_s / 1e9;
     }
@@ -326,8 +351,10 @@ int main(int argc, char** argv) {
     double text_s = 0;
     if (!skip_text) {
         const ClipTextConfig tc;
-        const ClipTextModel text(tc, random_clip_weights(tc, 3));
-        const at::Tensor ids = at::randint(0, tc.vocab_size, {2, 77}, at::kLong);
+        ClipTextModel text(tc, random_clip_weights(tc, 3));
+        text.to(g_options.device(), scalar);
+        const at::Tensor ids =
+            at::randint(0, tc.vocab_size, {2, 77}, at::TensorOptions().dtype(at::kLong).device(g_options.device()));
         text_s = best_time([&] { text.forward(ids); }, 2);
     }
     const double rss = peak_rss_mib();
@@ -337,9 +364,9 @@ int main(int argc, char** argv) {
     const double counted_s = ct.conv + ct.linear + ct.attention;
 
     std::printf("\n| figure | value |\n|---|---|\n");
-    std::printf("| machine peak fp32: matmul 4096^2 | %.0f GFLOP/s |\n", mm_gflops);
-    std::printf("| machine peak fp32: conv 3x3 320->320, 64x64, batch 2 (channels-last) | %.0f GFLOP/s |\n",
-                conv_gflops);
+    std::printf("| machine peak %s: matmul %lld^2 | %.0f GFLOP/s |\n", dtype.c_str(), (long long)n, mm_gflops);
+    std::printf("| machine peak %s: conv 3x3 320->320, 64x64, batch 2 (channels-last) | %.0f GFLOP/s |\n",
+                dtype.c_str(), conv_gflops);
     std::printf("| UNet parameters | %.1f M (built in %.1f s) |\n", unet.parameter_count() / 1e6, unet_build_s);
     std::printf("| UNet step, 64x64 latents, batch 2 (CFG), 77 tokens | %.2f s (median of %d; min %.2f, max %.2f) |\n",
                 unet_s, steps, step_times.front(), step_times.back());

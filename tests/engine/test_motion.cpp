@@ -24,6 +24,7 @@
 #include "runtime/model_impl.h"
 #include "runtime/tensors.h"
 #include "sampling/pipeline.h"
+#include "engine/test_device.h"
 
 namespace fs = std::filesystem;
 using namespace atelier;
@@ -44,7 +45,8 @@ std::shared_ptr<Model>& model() {
     static std::shared_ptr<Model> m = [] {
         LoadOptions options;
         options.path = kFixtures + "/tiny-sd-a";
-        options.device = "cpu";
+        options.device = test_device();
+        options.precision = "float32";
         return Model::load(options);
     }();
     return m;
@@ -175,7 +177,7 @@ TEST_CASE("bad motion-module files give clear errors") {
 namespace {
 
 FloatTensor float_tensor(const at::Tensor& t) {
-    const at::Tensor c = t.to(at::kFloat).contiguous();
+    const at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
     FloatTensor out;
     out.shape = c.sizes().vec();
     out.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());

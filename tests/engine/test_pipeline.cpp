@@ -17,6 +17,7 @@
 #include "runtime/model_impl.h"
 #include "runtime/tensors.h"
 #include "sampling/pipeline.h"
+#include "engine/test_device.h"
 
 namespace fs = std::filesystem;
 using namespace atelier;
@@ -34,7 +35,8 @@ const TensorMap& reference() {
 std::shared_ptr<Model> load(const std::string& path, const std::string& yaml = "") {
     LoadOptions options;
     options.path = path;
-    options.device = "cpu";
+    options.device = test_device();
+    options.precision = "float32";
     options.config_path = yaml;
     return Model::load(options);
 }
@@ -45,7 +47,7 @@ std::shared_ptr<Model>& folder_model() {
 }
 
 FloatTensor to_float_tensor(const at::Tensor& t) {
-    const at::Tensor c = t.to(at::kFloat).contiguous();
+    const at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
     FloatTensor out;
     out.shape = c.sizes().vec();
     out.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
@@ -121,7 +123,7 @@ TEST_CASE("TINY-A 4-step DDIM pipeline matches diffusers at every step (diffuser
     CHECK(info.prediction_type == "epsilon");
     CHECK(info.default_width == 64);
     CHECK(info.vae_scale_factor == 2);
-    CHECK(info.device == "cpu");
+    CHECK(info.device == test_device());
     CHECK(info.precision == "float32");
     CHECK(info.id.size() == 10);
     check_fixture_run(model, "folder");

@@ -38,7 +38,9 @@ struct TrainBaseRequest {
     int unet_batch = 32;
     uint64_t seed = 1;
     bool resume = false;          // continue from out_dir/checkpoints (else start from scratch)
-    int threads = 2;              // at::set_num_threads
+    int threads = 2;              // at::set_num_threads (on a GPU: the threads that render the scenes)
+    std::string device = "auto";  // "auto" (CUDA when present), "cpu", "cuda", "cuda:N"
+    int64_t max_scenes = 32768;   // scenes in the UNet's encoded data set: min(unet_steps * unet_batch, this)
     int64_t checkpoint_every = 200;
     // Written to the folder's atelier.json: what a request that leaves steps / guidance open gets.
     int default_steps = 10;

@@ -39,7 +39,8 @@ struct TrainMotionRequest {
     int batch = 2;          // clips per step
     double lr = 5e-4;
     uint64_t seed = 1;      // the clips, the initialisation and the noise
-    int threads = 1;        // at::set_num_threads
+    int threads = 1;        // at::set_num_threads (on a GPU: the threads that render the clips)
+    std::string device = "auto";  // "auto" (CUDA when present), "cpu", "cuda", "cuda:N"
     int64_t checkpoint_every = 100;
     bool resume = false;    // continue from out_dir/checkpoints (else start from scratch)
     int64_t clips = 0;      // clips in the encoded data set; 0: min(steps * batch, 2048)

@@ -10,6 +10,7 @@
 #include <system_error>
 #include <unistd.h>
 
+#if ATELIER_HAVE_FFMPEG
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -17,6 +18,7 @@ extern "C" {
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 }
+#endif
 
 #include "atelier/error.h"
 #include "atelier/video.h"
@@ -27,6 +29,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
+std::string lower_extension(const std::string& path) {
+    std::string ext = fs::path(path).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return ext;
+}
+
+#if ATELIER_HAVE_FFMPEG
 // FFmpeg's own log would print codec chatter on stderr; our errors carry the message instead.
 void quiet_ffmpeg_log() {
     static const bool once = [] {
@@ -40,12 +49,6 @@ std::string av_message(int code) {
     char text[AV_ERROR_MAX_STRING_SIZE] = {};
     av_strerror(code, text, sizeof text);
     return text;
-}
-
-std::string lower_extension(const std::string& path) {
-    std::string ext = fs::path(path).extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    return ext;
 }
 
 // Owners for FFmpeg's C objects, so every error path frees them.
@@ -203,9 +206,27 @@ void write_video(const std::string& path, const std::string& tmp, const std::vec
     if (rc < 0) throw Error(where + ": cannot close the file (" + av_message(rc) + ")");
 }
 
+#else
+void quiet_ffmpeg_log() {}
+
+[[noreturn]] void no_ffmpeg(const std::string& path) {
+    throw Error(path + ": this build of Atelier has no FFmpeg (configured with -DATELIER_WITH_FFMPEG=OFF): "
+                       "clips are GIF only");
+}
+
+void write_video(const std::string& path, const std::string&, const std::vector<Image>&, const ClipOptions&,
+                 const std::string&) {
+    no_ffmpeg(path);
+}
+#endif
+
 }  // namespace
 
+#if ATELIER_HAVE_FFMPEG
 std::vector<std::string> clip_extensions() { return {".gif", ".mp4", ".webm"}; }
+#else
+std::vector<std::string> clip_extensions() { return {".gif"}; }
+#endif
 
 void write_clip(const std::string& path, const std::vector<Image>& frames, const ClipOptions& options) {
     quiet_ffmpeg_log();
@@ -238,6 +259,9 @@ void write_clip(const std::string& path, const std::vector<Image>& frames, const
 }
 
 DecodedClip read_clip(const std::string& path) {
+#if !ATELIER_HAVE_FFMPEG
+    no_ffmpeg(path);
+#else
     quiet_ffmpeg_log();
     FormatInput in;
     int rc = avformat_open_input(&in.ctx, path.c_str(), nullptr, nullptr);
@@ -297,6 +321,7 @@ DecodedClip read_clip(const std::string& path) {
         throw Error(path + ": truncated clip (" + std::to_string(clip.frames.size()) + " of " +
                     std::to_string(stream->nb_frames) + " frames)");
     return clip;
+#endif
 }
 
 }  // namespace atelier

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <cstring>
@@ -303,12 +304,18 @@ Image tensor_to_image(const at::Tensor& chw) {
 SceneBatch render_scene_batch(uint64_t base, int64_t index, int n, int size, world::HeldOut held_out) {
     SceneBatch b;
     at::Tensor bytes = at::empty({n, size, size, 3}, at::kByte);
-    for (int i = 0; i < n; ++i) {
-        const world::Scene scene = world::sample_scene(world::derive_seed(base, uint64_t(index + i)), held_out);
-        world::render_scene_into(scene, size, bytes[i].data_ptr<uint8_t>());
-        b.captions.push_back(world::caption(scene));
-        b.scenes.push_back(scene);
-    }
+    b.scenes.resize(size_t(n));
+    b.captions.resize(size_t(n));
+    uint8_t* pixels = bytes.data_ptr<uint8_t>();
+    // Scenes are independent: rendered on the compute threads (a GPU trainer would otherwise wait for them).
+    at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+            world::Scene& scene = b.scenes[size_t(i)];
+            scene = world::sample_scene(world::derive_seed(base, uint64_t(index + i)), held_out);
+            world::render_scene_into(scene, size, pixels + i * size * size * 3);
+            b.captions[size_t(i)] = world::caption(scene);
+        }
+    });
     b.images = bytes.permute({0, 3, 1, 2}).to(at::kFloat).div_(127.5).sub_(1.0).contiguous();
     return b;
 }

@@ -2,6 +2,7 @@
 #include "personalize/motion_clips.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <cstring>
 
@@ -37,17 +38,24 @@ ClipBatch render_clip_frames(uint64_t base, int64_t index, int n, const std::vec
                     std::to_string(frames) + ", " + std::to_string(size) + ")");
     ClipBatch b;
     at::Tensor bytes = at::empty({n, frames, size, size, 3}, at::kByte);
-    for (int i = 0; i < n; ++i) {
-        const world::Scene scene = clip_scene(base, index + i, held_out);
-        const world::Motion motion = clip_motion(base, index + i);
-        for (int f = 0; f < frames; ++f) {
-            const Image im = world::render_scene_at(scene, size, times[size_t(f)], motion);
-            std::memcpy(bytes[i][f].data_ptr(), im.pixels.data(), im.pixels.size());
+    b.scenes.resize(size_t(n));
+    b.motions.resize(size_t(n));
+    b.captions.resize(size_t(n));
+    uint8_t* pixels = bytes.data_ptr<uint8_t>();
+    const int64_t frame_bytes = int64_t(size) * size * 3;
+    at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {  // clips are independent
+        for (int64_t i = begin; i < end; ++i) {
+            const world::Scene scene = clip_scene(base, index + i, held_out);
+            const world::Motion motion = clip_motion(base, index + i);
+            for (int f = 0; f < frames; ++f) {
+                const Image im = world::render_scene_at(scene, size, times[size_t(f)], motion);
+                std::memcpy(pixels + (i * frames + f) * frame_bytes, im.pixels.data(), im.pixels.size());
+            }
+            b.scenes[size_t(i)] = scene;
+            b.motions[size_t(i)] = motion;
+            b.captions[size_t(i)] = clip_caption(scene, motion);
         }
-        b.scenes.push_back(scene);
-        b.motions.push_back(motion);
-        b.captions.push_back(clip_caption(scene, motion));
-    }
+    });
     b.frames = bytes.permute({0, 1, 4, 2, 3}).to(at::kFloat).div_(127.5).sub_(1.0).contiguous();
     return b;
 }

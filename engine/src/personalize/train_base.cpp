@@ -17,6 +17,7 @@
 #include "personalize/base_model.h"
 #include "personalize/train_util.h"
 #include "personalize/trainer.h"
+#include "runtime/device.h"
 #include "text/clip_tokenizer.h"
 
 namespace atelier {
@@ -43,7 +44,7 @@ TensorMap strip_prefix(const TensorMap& m, const std::string& prefix) {
 
 void save_half(const fs::path& path, const TensorMap& m) {
     TensorMap half;
-    for (const auto& [k, v] : m) half[k] = v.detach().to(at::kHalf);
+    for (const auto& [k, v] : m) half[k] = v.detach().to(at::kCPU).to(at::kHalf);
     fs::create_directories(path.parent_path());
     save_tensors(path.string(), half, {{"format", "pt"}});
 }
@@ -51,7 +52,7 @@ void save_half(const fs::path& path, const TensorMap& m) {
 // Mean-L1 + MSE + image-gradient L1 (keeps edges sharp) + a small KL to N(0, 1).
 at::Tensor vae_loss(const AutoencoderKL& vae, const at::Tensor& images, at::Generator& gen) {
     auto [mean, logvar] = vae.encode(images);
-    const at::Tensor z = mean + at::exp(0.5 * logvar) * at::randn(mean.sizes(), gen);
+    const at::Tensor z = mean + at::exp(0.5 * logvar) * randn_on(mean.sizes(), gen, mean.device());
     const at::Tensor rec = vae.decode(z);
     const at::Tensor diff = rec - images;
     const at::Tensor dx = (rec.narrow(3, 1, rec.size(3) - 1) - rec.narrow(3, 0, rec.size(3) - 1)) -
@@ -68,6 +69,7 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
     if (request.out_dir.empty()) throw Error("train_base_model: out_dir is empty");
     if (request.vae_steps < 1 || request.unet_steps < 1) throw Error("train_base_model: step counts must be >= 1");
     at::set_num_threads(std::max(1, request.threads));
+    const at::Device device = resolve_device(request.device);
     const fs::path out(request.out_dir);
     const fs::path ckpt_dir = out / "checkpoints";
     fs::create_directories(ckpt_dir);
@@ -104,7 +106,7 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
         o.min_lr_ratio = 0.05;
         o.clip_grad_norm = 1.0;
         o.ema_decay = 0.995;
-        Trainer trainer(init_vae_weights(cfg.vae, request.seed * 31 + 1), o);
+        Trainer trainer(on_device(init_vae_weights(cfg.vae, request.seed * 31 + 1), device), o);
         if (request.resume && fs::exists(vae_ckpt)) trainer.load(vae_ckpt);
         TrainLoopOptions loop;
         loop.total_steps = request.vae_steps;
@@ -122,7 +124,7 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
                                                         request.vae_batch, cfg.image_size, world::HeldOut::include);
             at::Generator gen = step_generator(request.seed, 1, step);
             const AutoencoderKL vae(cfg.vae, trainer.params());
-            at::Tensor loss = vae_loss(vae, batch.images, gen);
+            at::Tensor loss = vae_loss(vae, batch.images.to(device), gen);
             loss.backward();
             return loss.item<double>();
         });
@@ -137,7 +139,7 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
         const AutoencoderKL vae(cfg.vae, trainer.ema());
         std::vector<at::Tensor> means;
         for (int i = 0; i < 1024; i += 128)
-            means.push_back(vae.encode(render_scene_batch(data_base ^ 0x5Full, i, 128).images).first);
+            means.push_back(vae.encode(render_scene_batch(data_base ^ 0x5Full, i, 128).images.to(device)).first);
         cfg.vae.scaling_factor = 1.0 / at::cat(means).std().item<double>();
         write_text(out / "vae" / "config.json", vae_config_json(cfg.vae));
         save_half(vae_file, trainer.ema());
@@ -156,25 +158,25 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
     o.ema_decay = 0.995;
     TensorMap init = with_prefix(init_clip_text_weights(cfg.text, request.seed * 31 + 2), "text_encoder/");
     for (auto& [k, v] : with_prefix(init_unet_weights(cfg.unet, request.seed * 31 + 3), "unet/")) init[k] = v;
-    Trainer trainer(init, o);
+    Trainer trainer(on_device(init, device), o);
     if (request.resume && fs::exists(unet_ckpt)) trainer.load(unet_ckpt);
     // ---- phase 2: latents of the UNet's data set, encoded once by the exported autoencoder
     const auto encode_start = train_clock::now();
     const ClipTokenizer tokenizer = ClipTokenizer::from_dir(clip_vocab_dir());
-    const int64_t dataset_size = std::min<int64_t>(request.unet_steps * request.unet_batch, 32768);
+    const int64_t dataset_size = std::min<int64_t>(request.unet_steps * request.unet_batch, request.max_scenes);
     const int64_t unet_stop = request.unet_stop_after > 0 ? std::min(request.unet_stop_after, request.unet_steps)
                                                            : request.unet_steps;
     at::Tensor lat_mean, lat_std, ids;
     if (trainer.step() < unet_stop) {
         at::NoGradGuard no_grad;
-        const AutoencoderKL vae(cfg.vae, load_tensors(vae_file.string()));
+        const AutoencoderKL vae(cfg.vae, on_device(load_tensors(vae_file.string()), device));
         std::vector<at::Tensor> means, stds;
         std::vector<int64_t> all_ids;
         const int chunk = 256;
         for (int64_t i = 0; i < dataset_size; i += chunk) {
             const int n = int(std::min<int64_t>(chunk, dataset_size - i));
             const SceneBatch batch = render_scene_batch(data_base, i, n, cfg.image_size);
-            auto [m, lv] = vae.encode(batch.images);
+            auto [m, lv] = vae.encode(batch.images.to(device));
             means.push_back(m.contiguous());
             stds.push_back(at::exp(0.5 * lv).contiguous());
             for (const auto& c : batch.captions) {
@@ -197,15 +199,15 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
         }
         lat_mean = at::cat(means);
         lat_std = at::cat(stds);
-        ids = at::tensor(all_ids, at::kLong).view({dataset_size, cfg.text.max_position_embeddings});
+        ids = at::tensor(all_ids, at::kLong).view({dataset_size, cfg.text.max_position_embeddings}).to(device);
     }
     result.encode_seconds = seconds_since(encode_start);
     const auto empty_ids = tokenizer.encode_padded("", cfg.text.max_position_embeddings);
-    const at::Tensor empty = at::tensor(empty_ids, at::kLong).view({1, -1});
+    const at::Tensor empty = at::tensor(empty_ids, at::kLong).view({1, -1}).to(device);
 
     // ---- phase 3: text encoder + UNet
     const auto unet_start = train_clock::now();
-    const at::Tensor alphas_cumprod = sd_alphas_cumprod();
+    const at::Tensor alphas_cumprod = sd_alphas_cumprod().to(device);
     const double scale = cfg.vae.scaling_factor;
     TrainLoopOptions loop;
     loop.total_steps = unet_stop;  // the schedule still spans unet_steps
@@ -220,14 +222,14 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
     const bool done = run_training(trainer, loop, [&](int64_t step) {
         at::Generator gen = step_generator(request.seed, 2, step);
         const int64_t B = request.unet_batch;
-        const at::Tensor idx = at::randint(0, dataset_size, {B}, gen, at::kLong);
+        const at::Tensor idx = at::randint(0, dataset_size, {B}, gen, at::kLong).to(device);
         const at::Tensor mean = lat_mean.index_select(0, idx);
-        at::Tensor x0 = (mean + lat_std.index_select(0, idx) * at::randn(mean.sizes(), gen)) * scale;
+        at::Tensor x0 = (mean + lat_std.index_select(0, idx) * randn_on(mean.sizes(), gen, device)) * scale;
         at::Tensor tokens = ids.index_select(0, idx);
-        const at::Tensor drop = at::rand({B}, gen) < 0.1;  // caption dropout: the unconditional branch of CFG
+        const at::Tensor drop = (at::rand({B}, gen) < 0.1).to(device);  // caption dropout: CFG's unconditional branch
         tokens = at::where(drop.view({B, 1}), empty.expand_as(tokens), tokens);
-        const at::Tensor t = at::randint(0, 1000, {B}, gen, at::kLong);
-        const at::Tensor noise = at::randn(x0.sizes(), gen);
+        const at::Tensor t = at::randint(0, 1000, {B}, gen, at::kLong).to(device);
+        const at::Tensor noise = randn_on(x0.sizes(), gen, device);
         const at::Tensor ab = alphas_cumprod.index_select(0, t).view({B, 1, 1, 1});
         const at::Tensor noisy = ab.sqrt() * x0 + (1 - ab).sqrt() * noise;
 
@@ -275,6 +277,7 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
 
 TrainBaseResult finetune_base_decoder(const TrainBaseRequest& request) {
     at::set_num_threads(std::max(1, request.threads));
+    const at::Device device = resolve_device(request.device);
     const fs::path out(request.out_dir);
     const fs::path vae_file = out / "vae" / "diffusion_pytorch_model.safetensors";
     const std::string ckpt = (out / "checkpoints" / "decoder.safetensors").string();
@@ -287,7 +290,7 @@ TrainBaseResult finetune_base_decoder(const TrainBaseRequest& request) {
     TensorMap frozen, trainable;
     for (const auto& [k, v] : exported) {
         const bool decoder = k.rfind("decoder.", 0) == 0 || k.rfind("post_quant_conv.", 0) == 0;
-        (decoder ? trainable : frozen)[k] = v.to(at::kFloat);
+        (decoder ? trainable : frozen)[k] = v.to(device, at::kFloat);
     }
     const auto start = train_clock::now();
     OptimizerOptions o;
@@ -328,11 +331,11 @@ TrainBaseResult finetune_base_decoder(const TrainBaseRequest& request) {
         at::Tensor z;
         {
             at::NoGradGuard no_grad;
-            auto [mean, logvar] = vae.encode(batch.images);
-            z = mean + at::exp(0.5 * logvar) * at::randn(mean.sizes(), gen);
+            auto [mean, logvar] = vae.encode(batch.images.to(device));
+            z = mean + at::exp(0.5 * logvar) * randn_on(mean.sizes(), gen, device);
         }
         const at::Tensor rec = vae.decode(z);
-        const at::Tensor images = batch.images;
+        const at::Tensor images = batch.images.to(device);
         const at::Tensor diff = rec - images;
         const at::Tensor dx = (rec.narrow(3, 1, 63) - rec.narrow(3, 0, 63)) - (images.narrow(3, 1, 63) - images.narrow(3, 0, 63));
         const at::Tensor dy = (rec.narrow(2, 1, 63) - rec.narrow(2, 0, 63)) - (images.narrow(2, 1, 63) - images.narrow(2, 0, 63));

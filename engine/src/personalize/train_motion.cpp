@@ -158,7 +158,8 @@ at::Tensor motion_epsilon_loss(const UNet2DCondition& unet, const at::Tensor& x0
                                const at::Tensor& timesteps, const at::Tensor& noise) {
     static const at::Tensor alphas_cumprod = sd_alphas_cumprod();
     const int64_t B = x0.size(0);
-    const at::Tensor ab = alphas_cumprod.index_select(0, timesteps).view({B, 1, 1, 1, 1});
+    const at::Tensor ab_table = alphas_cumprod.to(timesteps.device());
+    const at::Tensor ab = ab_table.index_select(0, timesteps).view({B, 1, 1, 1, 1});
     const at::Tensor noisy = ab.sqrt() * x0 + (1 - ab).sqrt() * noise;
     return (unet.forward(noisy, timesteps, context) - noise).pow(2).mean();
 }
@@ -181,7 +182,7 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     // The frozen still model.
     LoadOptions load;
     load.path = request.base_dir;
-    load.device = "cpu";
+    load.device = request.device;
     load.precision = "float32";
     std::shared_ptr<Model> model;
     try {
@@ -192,6 +193,7 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     Model::Impl& base = model->impl();
     if (!base.vae->has_encoder()) throw Error(where + ": base model '" + request.base_dir + "' has no VAE encoder");
     UNet2DCondition& unet = *base.unet;
+    const at::Device device = unet.device();
     const MotionAdapterConfig config =
         motion_adapter_config_for(unet.config(), request.heads, request.max_frames);
 
@@ -209,9 +211,9 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     o.min_lr_ratio = 0.1;
     o.clip_grad_norm = 1.0;
     o.ema_decay = 0.995;
-    Trainer trainer(init_motion_adapter_weights(config, request.seed * 31 + 7), o);
+    Trainer trainer(on_device(init_motion_adapter_weights(config, request.seed * 31 + 7), device), o);
     if (request.resume && fs::exists(ckpt)) trainer.load(ckpt);
-    const TensorMap tables = motion_positional_tables(config);
+    const TensorMap tables = on_device(motion_positional_tables(config), device);
     TrainMotionResult result;
 
     auto report = [&](const std::string& phase, int64_t step, int64_t total, double loss, double step_s, double eta_s) {
@@ -240,7 +242,7 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
         for (int64_t i = 0; i < clips; i += chunk) {
             const int n = int(std::min<int64_t>(chunk, clips - i));
             const ClipBatch batch = render_clip_batch(data_base, i, n, F, request.frame_size);
-            auto [m, s] = encode_clips(*base.vae, batch.frames);
+            auto [m, s] = encode_clips(*base.vae, batch.frames.to(device));
             // float16 halves the data set's memory; the latents are far coarser than its precision.
             means.push_back(m.to(at::kHalf));
             stds.push_back(s.to(at::kHalf));
@@ -259,11 +261,11 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
         }
         lat_mean = at::cat(means);
         lat_std = at::cat(stds);
-        ids = at::tensor(all_ids, at::kLong).view({clips, max_len});
+        ids = at::tensor(all_ids, at::kLong).view({clips, max_len}).to(device);
     }
     result.encode_seconds = seconds_since(encode_start);
     const auto empty_ids = base.tokenizer->encode_padded("", max_len);
-    const at::Tensor empty = at::tensor(empty_ids, at::kLong).view({1, -1});
+    const at::Tensor empty = at::tensor(empty_ids, at::kLong).view({1, -1}).to(device);
     const double scale = base.vae->config().scaling_factor;
 
     // ---- the motion modules
@@ -287,14 +289,15 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
         done = run_training(trainer, loop, [&](int64_t step) {
             auto gen = at::make_generator<at::CPUGeneratorImpl>(world::derive_seed(request.seed * 7919 + 0x307, uint64_t(step)));
             const int64_t B = request.batch;
-            const at::Tensor idx = at::randint(0, clips, {B}, gen, at::kLong);
+            const at::Tensor idx = at::randint(0, clips, {B}, gen, at::kLong).to(device);
             const at::Tensor mean = lat_mean.index_select(0, idx).to(at::kFloat);
-            const at::Tensor x0 = (mean + lat_std.index_select(0, idx).to(at::kFloat) * at::randn(mean.sizes(), gen)) * scale;
+            const at::Tensor x0 =
+                (mean + lat_std.index_select(0, idx).to(at::kFloat) * randn_on(mean.sizes(), gen, device)) * scale;
             at::Tensor tokens = ids.index_select(0, idx);
-            const at::Tensor drop = at::rand({B}, gen) < 0.1;  // caption dropout: the unconditional branch of CFG
+            const at::Tensor drop = (at::rand({B}, gen) < 0.1).to(device);  // caption dropout: CFG's unconditional branch
             tokens = at::where(drop.view({B, 1}), empty.expand_as(tokens), tokens);
-            const at::Tensor t = at::randint(0, 1000, {B}, gen, at::kLong);
-            const at::Tensor noise = at::randn(x0.sizes(), gen);
+            const at::Tensor t = at::randint(0, 1000, {B}, gen, at::kLong).to(device);
+            const at::Tensor noise = randn_on(x0.sizes(), gen, device);
             at::Tensor context;
             {
                 at::NoGradGuard no_grad;

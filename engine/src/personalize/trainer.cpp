@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <vector>
 
 #include "atelier/error.h"
 
@@ -43,11 +44,12 @@ double Trainer::learning_rate(int64_t step) const {
 
 double Trainer::apply() {
     at::NoGradGuard no_grad;
-    // Global gradient norm over every parameter that received a gradient.
-    double total_sq = 0;
+    // Global gradient norm over every parameter that received a gradient: summed where the gradients live,
+    // read once (one device synchronisation per step, not one per tensor).
+    std::vector<at::Tensor> squares;
     for (auto& [name, p] : params_)
-        if (p.grad().defined()) total_sq += p.grad().pow(2).sum().item<double>();
-    const double norm = std::sqrt(total_sq);
+        if (p.grad().defined()) squares.push_back(p.grad().pow(2).sum());
+    const double norm = squares.empty() ? 0.0 : std::sqrt(at::stack(squares).sum().item<double>());
     const double clip = options_.clip_grad_norm > 0 && norm > options_.clip_grad_norm
                             ? options_.clip_grad_norm / (norm + 1e-6) : 1.0;
 
@@ -119,6 +121,16 @@ TensorMap Trainer::load(const std::string& path) {
     for (const auto& [key, t] : all)
         if (key.rfind("extra/", 0) == 0) extra[key.substr(6)] = t.clone();
     return extra;
+}
+
+at::Tensor randn_on(at::IntArrayRef sizes, at::Generator& gen, at::Device device) {
+    return at::randn(sizes, gen).to(device);
+}
+
+TensorMap on_device(const TensorMap& m, at::Device device) {
+    TensorMap out;
+    for (const auto& [k, v] : m) out[k] = v.to(device);
+    return out;
 }
 
 std::string format_duration(double seconds) {

@@ -8,6 +8,7 @@
 //         at::Tensor loss = ...;  loss.backward();  return loss.item<double>();
 //     });                                                 // run_training calls trainer.apply() after each
 #pragma once
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -37,7 +38,8 @@ bool default_decays(const std::string& name, const at::Tensor& tensor);
 class Trainer {
 public:
     using DecayRule = std::function<bool(const std::string&, const at::Tensor&)>;
-    // `params` become float32 leaves with requires_grad (copies: the caller's tensors are not touched).
+    // `params` become float32 leaves with requires_grad on the device they are on (copies: the caller's
+    // tensors are not touched); the moments and the EMA live beside them.
     Trainer(const TensorMap& params, OptimizerOptions options, DecayRule decays = default_decays);
 
     TensorMap& params() { return params_; }
@@ -92,6 +94,11 @@ struct TrainLoopOptions {
 // trainer.step() .. total_steps-1. Checkpoints every checkpoint_every steps, at the end, and when
 // cancelled (checked between steps). Returns false when cancelled.
 bool run_training(Trainer& trainer, const TrainLoopOptions& loop, const std::function<double(int64_t)>& step_fn);
+
+// Random numbers for training come from a CPU generator on every device, so a seed draws the same noise on
+// a GPU as on the CPU: randn_on draws there and moves the result.
+at::Tensor randn_on(at::IntArrayRef sizes, at::Generator& gen, at::Device device);
+TensorMap on_device(const TensorMap& m, at::Device device);
 
 // Formats seconds as "1h02m", "3m05s" or "12s".
 std::string format_duration(double seconds);

@@ -13,6 +13,7 @@
 #include "atelier/system.h"
 #include "io/file_util.h"
 #include "models/checkpoint.h"
+#include "runtime/device.h"
 #include "runtime/model_impl.h"
 #include "runtime/tensors.h"
 
@@ -65,19 +66,7 @@ struct DeviceChoice {
 
 DeviceChoice choose_device(const LoadOptions& options) {
     DeviceChoice choice;
-    const std::string& d = options.device;
-    if (d.empty() || d == "auto") {
-        choice.device = at::hasCUDA() ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
-    } else if (d == "cpu") {
-        choice.device = at::kCPU;
-    } else if (d == "cuda" || d.rfind("cuda:", 0) == 0) {
-        if (!at::hasCUDA()) {
-            throw Error("device \"" + d + "\": this libtorch has no CUDA or no GPU is present (use \"cpu\" or \"auto\")");
-        }
-        choice.device = d == "cuda" ? at::Device(at::kCUDA, 0) : at::Device(d);
-    } else {
-        throw Error("device \"" + d + "\" is not supported (expected auto, cpu, cuda or cuda:N)");
-    }
+    choice.device = resolve_device(options.device);
     const bool gpu = choice.device.is_cuda();
     const std::string& p = options.precision;
     if (p.empty() || p == "auto") {
@@ -92,6 +81,9 @@ DeviceChoice choose_device(const LoadOptions& options) {
     } else {
         throw Error("precision \"" + p + "\" is not supported (expected auto, float32, float16 or bfloat16)");
     }
+    // float32 asked on a GPU means float32: cuDNN would otherwise run convolutions in TF32 (10-bit
+    // mantissa), 1e-3 off diffusers' float32 results. Process-wide, as libtorch keeps it.
+    if (gpu && choice.dtype == at::kFloat) at::globalContext().setAllowTF32CuDNN(false);
     return choice;
 }
 
