@@ -7,6 +7,7 @@
 //                    [--classifier-steps 1500] [--grid OUT.png (+ OUT.md with the captions)]
 //                    [--round-trip-grid OUT.png (real renders above their autoencoder round trips)]
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>

@@ -70,6 +70,14 @@ double best_time(const std::function<void()>& f, int reps) {
     return best;
 }
 
+// "10.40 s" or, under a second (a GPU), "21.3 ms".
+std::string secs(double s) {
+    char text[32];
+    if (s >= 1.0) std::snprintf(text, sizeof text, "%.2f s", s);
+    else std::snprintf(text, sizeof text, "%.1f ms", s * 1e3);
+    return text;
+}
+
 double peak_rss_mib() {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
@@ -368,27 +376,27 @@ int main(int argc, char** argv) {
     std::printf("| machine peak %s: conv 3x3 320->320, 64x64, batch 2 (channels-last) | %.0f GFLOP/s |\n",
                 dtype.c_str(), conv_gflops);
     std::printf("| UNet parameters | %.1f M (built in %.1f s) |\n", unet.parameter_count() / 1e6, unet_build_s);
-    std::printf("| UNet step, 64x64 latents, batch 2 (CFG), 77 tokens | %.2f s (median of %d; min %.2f, max %.2f) |\n",
-                unet_s, steps, step_times.front(), step_times.back());
+    std::printf("| UNet step, 64x64 latents, batch 2 (CFG), 77 tokens | %s (median of %d; min %s, max %s) |\n",
+                secs(unet_s).c_str(), steps, secs(step_times.front()).c_str(), secs(step_times.back()).c_str());
     std::printf("| UNet FLOPs per step (conv %.0f + linear %.0f + attention %.0f) | %.0f GFLOP |\n",
                 ops.conv_flops() / 1e9, ops.linear_flops() / 1e9, ops.attention_flops() / 1e9, ops.total() / 1e9);
     std::printf("| UNet achieved | %.0f GFLOP/s = %.0f%% of peak |\n", unet_gflops, 100.0 * unet_gflops / peak);
     if (!skip_vae)
-        std::printf("| VAE decode, one 64x64 latent -> 512x512 | %.2f s (%.0f GFLOP/s = %.0f%% of peak) |\n", vae_s,
-                    vae_gflops, 100.0 * vae_gflops / peak);
-    if (!skip_text) std::printf("| text encoding, 2 x 77 tokens (CLIP ViT-L/14 text) | %.3f s |\n", text_s);
+        std::printf("| VAE decode, one 64x64 latent -> 512x512 | %s (%.0f GFLOP/s = %.0f%% of peak) |\n",
+                    secs(vae_s).c_str(), vae_gflops, 100.0 * vae_gflops / peak);
+    if (!skip_text) std::printf("| text encoding, 2 x 77 tokens (CLIP ViT-L/14 text) | %s |\n", secs(text_s).c_str());
     std::printf("| peak RSS | %.0f MiB |\n", rss);
 
     std::printf("\nUNet step profile (op classes timed alone with the step's shapes):\n");
     std::printf("| op class | FLOPs | time alone | GFLOP/s | share of step |\n|---|---|---|---|---|\n");
     auto row = [&](const char* name, double flops, double s) {
-        std::printf("| %s | %.0f G | %.2f s | %.0f | %.0f%% |\n", name, flops / 1e9, s, flops / s / 1e9,
+        std::printf("| %s | %.0f G | %s | %.0f | %.0f%% |\n", name, flops / 1e9, secs(s).c_str(), flops / s / 1e9,
                     100.0 * s / unet_s);
     };
     row("convolutions", ops.conv_flops(), ct.conv);
     row("linears", ops.linear_flops(), ct.linear);
     row("attention (q k^T, softmax, p v)", ops.attention_flops(), ct.attention);
-    std::printf("| norms, activations, copies (step - the above) | - | %.2f s | - | %.0f%% |\n",
-                std::max(0.0, unet_s - counted_s), 100.0 * std::max(0.0, unet_s - counted_s) / unet_s);
+    std::printf("| norms, activations, copies (step - the above) | - | %s | - | %.0f%% |\n",
+                secs(std::max(0.0, unet_s - counted_s)).c_str(), 100.0 * std::max(0.0, unet_s - counted_s) / unet_s);
     return 0;
 }

@@ -106,6 +106,7 @@ TEST_CASE("UNet with motion modules: unet.out.t500 from both layouts, per-frame 
     for (const std::string& path : {kAdapterDir, kOriginal}) {
         INFO(path);
         auto adapter = MotionAdapter::load(path, path == kOriginal ? 4 : 0);
+        adapter->to(unet.device(), at::kFloat);
         unet.set_motion_adapter(adapter);
         const double e = rel(unet.forward(sample, t, context), ref.at("unet.out.t500"));
         MESSAGE("unet.out.t500 (" << fs::path(path).filename().string() << ") rel L2 " << e);

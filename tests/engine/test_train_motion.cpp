@@ -4,6 +4,7 @@
 // generates, an untrained module is the identity, seeds reproduce, cancel + resume equals one run, bad input.
 // ATen before doctest: libtorch's glog defines its own CHECK macro, which must not replace doctest's.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <doctest/doctest.h>
 
 #include "engine/cli_test_util.h"

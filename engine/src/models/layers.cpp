@@ -2,6 +2,7 @@
 #include "models/layers.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 

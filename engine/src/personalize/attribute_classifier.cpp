@@ -3,6 +3,7 @@
 #include "personalize/attribute_classifier.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 

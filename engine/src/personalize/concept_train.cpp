@@ -3,6 +3,7 @@
 // al. 2023, arXiv:2305.01644), all trained with the diffusion loss of Ho et al. 2020 (epsilon or v target,
 // as the model predicts) through the shared trainer (personalize/trainer.h).
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 

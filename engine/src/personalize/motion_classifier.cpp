@@ -5,6 +5,7 @@
 #include "personalize/motion_classifier.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 
