@@ -72,9 +72,8 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
     cmd->add_flag("--resume", request->resume, "continue from OUT/checkpoints");
     cmd->callback([request, &global] {
         TrainBaseRequest r = *request;
-        // One thread unless asked: the shipped model was trained so (thread count changes float reduction
-        // order, so the same seed reproduces it only with the same count), and on a busy 2-core machine two
-        // OpenMP threads spin-wait for each other (a VAE step took 7.5 s with 2 threads, 0.9 s with 1).
+        // One thread unless asked: on a busy 2-core machine two OpenMP threads spin-wait for each other (a VAE
+        // step took 7.5 s with 2 threads, 0.9 s with 1). With a GPU, --threads N renders the scenes on N threads.
         r.threads = global.threads > 0 ? global.threads : 1;
         r.cancel = &g_train_cancel;
         ProgressPrinter print;

@@ -47,7 +47,8 @@ struct LoadOptions {
     std::string device = "auto";     // "auto" (CUDA if present, else CPU), "cpu", "cuda", "cuda:N"
     std::string precision = "auto";  // "auto" (float16 on GPU, float32 on CPU), "float32", "float16", "bfloat16"
     std::string config_path;         // optional LDM yaml / diffusers config for a single file
-    // Text-to-video: an AnimateDiff motion module, as by Model::set_motion_module after loading.
+    // Text-to-video: an AnimateDiff motion module, as by Model::set_motion_module after loading. Empty: the
+    // folder's own motion_adapter/ (diffusers' AnimateDiff layout) when it has one, else images only.
     std::string motion_module;
     int motion_module_heads = 0;
 };

@@ -30,17 +30,19 @@ struct TrainBaseProgress {
 
 struct TrainBaseRequest {
     std::string out_dir;          // the model folder; checkpoints in out_dir/checkpoints/
-    int64_t vae_steps = 900;
-    int64_t unet_steps = 3600;
+    // The defaults are the shipped model's recipe, sized to 9 minutes of one H100 (`--device cuda`); on this
+    // project's 2-core CPU the same recipe would take about a day (see README, "The embedded model").
+    int64_t vae_steps = 1085;
+    int64_t unet_steps = 3157;
     int64_t unet_stop_after = 0;   // > 0: stop (and export) after this many UNet steps of the unet_steps schedule
-    int64_t decoder_steps = 2000;  // decoder fine-tuning on the frozen encoder's latents (0: none)
-    int vae_batch = 16;
-    int unet_batch = 32;
+    int64_t decoder_steps = 444;  // decoder fine-tuning on the frozen encoder's latents (0: none)
+    int vae_batch = 128;
+    int unet_batch = 512;
     uint64_t seed = 1;
     bool resume = false;          // continue from out_dir/checkpoints (else start from scratch)
     int threads = 2;              // at::set_num_threads (on a GPU: the threads that render the scenes)
     std::string device = "auto";  // "auto" (CUDA when present), "cpu", "cuda", "cuda:N"
-    int64_t max_scenes = 32768;   // scenes in the UNet's encoded data set: min(unet_steps * unet_batch, this)
+    int64_t max_scenes = 131072;   // scenes in the UNet's encoded data set: min(unet_steps * unet_batch, this)
     int64_t checkpoint_every = 200;
     // Written to the folder's atelier.json: what a request that leaves steps / guidance open gets.
     int default_steps = 10;

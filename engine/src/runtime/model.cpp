@@ -367,7 +367,13 @@ std::shared_ptr<Model> Model::load(const LoadOptions& options) {
     impl->info.path = options.path;
     impl->name = stem_name(path);
     std::shared_ptr<Model> model(new Model(std::move(impl)));
-    if (!options.motion_module.empty()) model->set_motion_module(options.motion_module, options.motion_module_heads);
+    if (!options.motion_module.empty()) {
+        model->set_motion_module(options.motion_module, options.motion_module_heads);
+    } else if (fs::is_regular_file(path / "motion_adapter" / "config.json", ec)) {
+        // A folder may carry its own motion module (diffusers' AnimateDiff layout): clips work out of the box;
+        // still images never run it.
+        model->set_motion_module((path / "motion_adapter").string());
+    }
     return model;
 }
 
