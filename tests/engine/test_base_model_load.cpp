@@ -72,6 +72,33 @@ TEST_CASE("the shipped model loads and generates a 64x64 picture deterministical
     CHECK(generate(*model, r).images.at(0).pixels != im.pixels);
 }
 
+TEST_CASE("the shipped model carries its motion module: clips work with no other file") {
+    at::set_num_threads(1);
+    LoadOptions load;
+    load.path = kModel.string();
+    auto model = Model::load(load);
+    CHECK(fs::path(model->info().motion_module).filename() == "motion_adapter");
+    CHECK(model->info().motion_max_frames == 32);
+    GenerateRequest r;
+    r.prompt = "a red star moving to the left on a plain white background";
+    r.frames = 8;
+    r.steps = 4;
+    r.seed = 1;
+    r.preview_interval = 0;
+    const GenerateResult clip = generate(*model, r);
+    CHECK(clip.frames == 8);
+    REQUIRE(clip.images.size() == 8);
+    CHECK(clip.images.front().pixels != clip.images.back().pixels);
+    // A still picture never runs the module: the same as with the module taken off.
+    GenerateRequest still;
+    still.prompt = "a red star on a plain white background";
+    still.steps = 4;
+    still.preview_interval = 0;
+    const std::vector<uint8_t> with_module = generate(*model, still).images.at(0).pixels;
+    model->set_motion_module("");
+    CHECK(generate(*model, still).images.at(0).pixels == with_module);
+}
+
 TEST_CASE("default_model_dir finds the shipped model in the source tree") {
     const std::string dir = default_model_dir();
     REQUIRE_FALSE(dir.empty());
