@@ -1,6 +1,7 @@
 #include "ConceptsPage.h"
 
 #include <QApplication>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
 #include <QJsonDocument>
@@ -76,6 +77,15 @@ ConceptsPage::ConceptsPage(JobRunner* runner, QWidget* parent) : QWidget(parent)
     form->addRow(tr("Trigger"), token_);
     form->addRow(tr("Class word"), classWord_);
     form->addRow(tr("Method"), method_);
+    textEncoder_ = new QCheckBox(tr("Also adapt the text encoder"));
+    textEncoder_->setObjectName(QStringLiteral("conceptTextEncoder"));
+    textEncoder_->setToolTip(tr("LoRA: adapters on the text encoder's attention too (lora_te_ keys): the token's "
+                                "meaning can move, at about twice the file size"));
+    textEncoder_->setEnabled(false);
+    connect(method_, &QComboBox::currentIndexChanged, this, [this] {
+        textEncoder_->setEnabled(method_->currentData().toString() == QStringLiteral("lora"));
+    });
+    form->addRow(QString(), textEncoder_);
     left->addLayout(form);
     auto* create = new QPushButton(tr("Create concept"));
     create->setObjectName(QStringLiteral("createConcept"));
@@ -267,6 +277,10 @@ void ConceptsPage::train(int steps) {
     request->steps = steps;
     request->out_path = artifactPath(c).toStdString();
     request->resume = true;  // a cancelled run continues from its checkpoint
+    request->lora_text_encoder = QJsonDocument::fromJson(QByteArray::fromStdString(c.training_settings_json))
+                                     .object()
+                                     .value(QStringLiteral("lora_text_encoder"))
+                                     .toBool();
     for (int64_t id : c.reference_asset_ids) request->images.push_back(store_->load_asset(id));
     cancel_ = std::make_shared<atelier::CancelToken>();
     request->cancel = cancel_.get();
@@ -385,6 +399,8 @@ int64_t ConceptsPage::createConcept(const QString& name, const QString& token, c
         c.trigger_token = trimmedToken.toStdString();
         c.class_word = classWord.trimmed().toStdString();
         c.method = method.toStdString();
+        if (method == QStringLiteral("lora") && textEncoder_->isChecked())
+            c.training_settings_json = R"({"lora_text_encoder":true})";
         conceptId_ = store_->create_concept(c);
         name_->clear();
         token_->clear();
@@ -460,7 +476,9 @@ void ConceptsPage::showConcept() {
                          : c.status == "ready"  ? tr("Trained: write %1 in a prompt.").arg(QString::fromStdString(c.trigger_token))
                                                 : tr("Ready to train.");
         details_->setText(tr("Class word: %1 · Method: %2 · Status: %3 · %4 picture(s). %5")
-                              .arg(QString::fromStdString(c.class_word), methodLabel(c.method),
+                              .arg(QString::fromStdString(c.class_word),
+                                   methodLabel(c.method) + (settings.value(QStringLiteral("lora_text_encoder")).toBool()
+                                                                ? tr(" + text encoder") : QString()),
                                    QString::fromStdString(c.status))
                               .arg(count)
                               .arg(advice));

@@ -13,6 +13,7 @@ class JobRunner;
 class LineChart;
 class QProgressBar;
 class QSlider;
+class QCheckBox;
 class QComboBox;
 class QLabel;
 class QLineEdit;
@@ -70,6 +71,7 @@ private:
     QLineEdit* token_ = nullptr;
     QLineEdit* classWord_ = nullptr;
     QComboBox* method_ = nullptr;
+    QCheckBox* textEncoder_ = nullptr;  // LoRA: also adapt the text encoder
     QLabel* heading_ = nullptr;
     QLabel* details_ = nullptr;
     QListWidget* images_ = nullptr;

@@ -259,7 +259,7 @@ QWidget* GeneratePage::buildControls() {
     frames_->setObjectName(QStringLiteral("frames"));
     frames_->setRange(0, 32);
     frames_->setSpecialValueText(tr("image"));
-    frames_->setToolTip(tr("Frames of a clip (needs a motion module: File > Load motion module)"));
+    frames_->setToolTip(tr("Frames of a clip (needs a motion module: the model's own, or File > Load motion module)"));
     fps_ = new QDoubleSpinBox;
     fps_->setRange(1, 60);
     fps_->setValue(8);

@@ -98,6 +98,13 @@ int main(int argc, char** argv) {
     window.showWorkspace(MainWindow::Generate);
     save(&window, out + QStringLiteral("/generate.png"));
 
+    // Video: the embedded model's own motion module makes a 16-frame clip, shown in the player.
+    window.generatePage()->framesBox()->setValue(16);
+    generate(window, QStringLiteral("a yellow heart moving up on a striped blue background"), 1, 10, 2);
+    save(&window, out + QStringLiteral("/generate-video.png"));
+    window.generatePage()->framesBox()->setValue(0);
+    window.generatePage()->promptEdit()->setPlainText(prompts[0]);
+
     // Compare: every pair of the first batch, a few judged, the next one on screen.
     QVector<QImage> batch;
     for (int i = 0; i < 4; ++i) batch.push_back(window.generatePage()->gallery()->entry(i).image);

@@ -1,12 +1,15 @@
 // labels: slow
 // Concepts: create one, add pictures (validated, de-duplicated), refuse a non-image with a clear message.
 #include <QtTest>
+#include <QCheckBox>
+#include <QComboBox>
 #include <QListWidget>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 
 #include "ConceptsPage.h"
 #include "JobRunner.h"
+#include "atelier/concepts.h"
 #include "atelier/image.h"
 #include "atelier/store.h"
 
@@ -94,6 +97,50 @@ private Q_SLOTS:
         // The before/after preview: 4 images without the concept, 4 with it.
         auto* preview = page.findChild<QListWidget*>(QStringLiteral("conceptPreview"));
         QTRY_COMPARE_WITH_TIMEOUT(preview->count(), 8, 300000);
+    }
+
+    void loraCanAdaptTheTextEncoder() {
+        QTemporaryDir dir;
+        atelier::StoreOptions options;
+        options.data_dir = (dir.path() + QStringLiteral("/data")).toStdString();
+        auto store = atelier::Store::open(options);
+        const int64_t me = store->create_profile("designer").id;
+        JobRunner runner;
+        QSignalSpy loaded(&runner, &JobRunner::modelLoaded);
+        runner.loadModel(QStringLiteral(ATELIER_FIXTURES_DIR "/tiny-sd-a"));
+        QVERIFY(loaded.wait(60000));
+        ConceptsPage page(&runner);
+        page.setStore(store.get(), me);
+        auto* method = page.findChild<QComboBox*>(QStringLiteral("conceptMethod"));
+        auto* textEncoder = page.findChild<QCheckBox*>(QStringLiteral("conceptTextEncoder"));
+        QVERIFY(method && textEncoder);
+        QVERIFY(!textEncoder->isEnabled());  // textual inversion first: no such choice
+        method->setCurrentIndex(method->findData(QStringLiteral("lora")));
+        QVERIFY(textEncoder->isEnabled());
+        QStringList files;
+        for (int i = 0; i < 3; ++i) {
+            atelier::Image image{64, 64, 3, std::vector<uint8_t>(64 * 64 * 3, uint8_t(40 + 70 * i))};
+            const QString path = dir.filePath(QStringLiteral("pic%1.png").arg(i));
+            atelier::write_png(path.toStdString(), image);
+            files << path;
+        }
+        // The same pictures as a UNet-only LoRA and as one with text-encoder adapters: the second has more layers.
+        int64_t layers[2] = {0, 0};
+        for (int with : {0, 1}) {
+            textEncoder->setChecked(with == 1);
+            const int64_t id = page.createConcept(QStringLiteral("Box %1").arg(with), QStringLiteral("<box-%1>").arg(with),
+                                                  QStringLiteral("box"), QStringLiteral("lora"));
+            QVERIFY(id > 0);
+            QVERIFY(page.addImages(files).isEmpty());
+            QSignalSpy finished(&page, &ConceptsPage::trainingFinished);
+            page.train(4);
+            QVERIFY(finished.wait(600000));
+            const atelier::Concept trained = store->concept_by_id(id);
+            QCOMPARE(trained.status, std::string("ready"));
+            layers[with] = atelier::inspect_concept_file(trained.artifact_path).layers;
+        }
+        QVERIFY(layers[0] > 0);
+        QVERIFY(layers[1] > layers[0]);
     }
 
     void refusesDuplicateTriggerAndEmptyFields() {
