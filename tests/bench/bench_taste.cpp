@@ -1,7 +1,8 @@
 // Taste benchmark: refit time after one more judgement at 100 .. 10,000 judgements, and the learning curves
 // of simulated people (random vs. active pairs, with and without prototypes fitted on another population).
 //   bench_taste [--people N] [--population N] [--threads N] [--seed S] [--jitter J] [--skip-curves]
-//               [--features basic|model|basic+model] [--model DIR (model features; default: the embedded model)]
+//               [--features basic|model|basic+model|attributes|basic+attributes] [--model DIR (model features;
+//               default: the embedded model)] [--classifier FILE (attribute features: a saved attribute classifier)]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -85,7 +86,7 @@ int main(int argc, char** argv) {
     SimulationOptions o;
     o.threads = 2;
     bool curves = true;
-    std::string features = "basic", model_dir = default_model_dir();
+    std::string features = "basic", model_dir = default_model_dir(), classifier_path;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -97,9 +98,11 @@ int main(int argc, char** argv) {
         else if (a == "--skip-curves") curves = false;
         else if (a == "--features") features = next();
         else if (a == "--model") model_dir = next();
+        else if (a == "--classifier") classifier_path = next();
         else {
             std::cerr << "usage: bench_taste [--people N] [--population N] [--threads N] [--seed S] [--jitter J] "
-                         "[--skip-curves] [--features basic|model|basic+model] [--model DIR]\n";
+                         "[--skip-curves] [--features basic|model|basic+model|attributes|basic+attributes] [--model DIR] "
+                         "[--classifier FILE]\n";
             return 2;
         }
     }
@@ -119,7 +122,11 @@ int main(int argc, char** argv) {
     set_compute_threads(1);
     if (!curves) return 0;
 
-    if (features != "basic") {
+    if (features == "attributes" || features == "basic+attributes") {
+        auto attributes = make_world_attribute_features(classifier_path);
+        if (features == "attributes") o.features = std::move(attributes);
+        else o.features = concatenate_features(make_basic_features(), std::move(attributes));
+    } else if (features != "basic") {
         LoadOptions load;
         load.path = model_dir;
         std::shared_ptr<Model> model = Model::load(load);

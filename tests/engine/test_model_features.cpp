@@ -10,10 +10,12 @@
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <unistd.h>
 
 #include "atelier/engine.h"
 #include "atelier/taste.h"
 #include "atelier/world.h"
+#include "personalize/attribute_classifier.h"
 
 using namespace atelier;
 using namespace atelier::taste;
@@ -93,4 +95,40 @@ TEST_CASE("model features: described, deterministic, and they teach the learner 
     const double accuracy = double(right) / pairs;
     MESSAGE("warm-colour preference from 40 judgements, held-out accuracy " << accuracy << " on " << pairs << " pairs");
     CHECK(accuracy > 0.65);  // measured 0.74 (the hand-made colour features: 0.83; the earlier 8x8 model: 0.54)
+}
+
+TEST_CASE("world-attribute features: one probability distribution per attribute head; bad files are refused") {
+    at::set_num_threads(1);
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("atelier-attr-" + std::to_string(::getpid()) + ".safetensors")).string();
+    AttributeClassifier(11).save(path);  // untrained: the plumbing, not the quality (bench_taste measures that)
+    const auto features = make_world_attribute_features(path);
+    CHECK(features->feature_set() == "world-attributes-v1");
+    const auto names = features->names();
+    REQUIRE(names.size() == 59);  // 12 shapes, 12 colours, 6 backgrounds, 12 bg colours, 5 positions, 3 counts, 3 sizes, 6 styles
+    CHECK(names.front() == "shape=circle");
+    CHECK(names[12] == "colour=red");
+    CHECK(names.back() == "style=" + std::string(world::name(world::Style(world::kStyleCount - 1))));
+    const Image a = world::render_scene(world::sample_scene(1), 64);
+    const Image b = world::render_scene(world::sample_scene(2), 128);  // other sizes are resampled to 64x64
+    const std::vector<float> fa = features->extract(a), fb = features->extract(b);
+    REQUIRE(fa.size() == 59);
+    REQUIRE(fb.size() == 59);
+    CHECK(features->extract(a) == fa);  // deterministic
+    CHECK(fa != fb);
+    const int heads[] = {12, 12, 6, 12, 5, 3, 3, 6};
+    size_t at = 0;
+    for (int n : heads) {
+        double sum = 0;
+        for (int i = 0; i < n; ++i) {
+            CHECK(fa[at + size_t(i)] >= 0.0f);
+            sum += fa[at + size_t(i)];
+        }
+        CHECK(sum == doctest::Approx(1.0).epsilon(1e-5));
+        at += size_t(n);
+    }
+    CHECK(at == fa.size());
+    std::filesystem::remove(path);
+    CHECK_THROWS_WITH_AS(make_world_attribute_features(path), doctest::Contains(path.c_str()), Error);
+    CHECK_THROWS_WITH_AS(make_world_attribute_features(path), doctest::Contains("world-attribute features"), Error);
 }

@@ -114,6 +114,13 @@ struct ModelFeatureOptions {
 std::unique_ptr<FeatureExtractor> make_model_features(std::shared_ptr<Model> model,
                                                       const ModelFeatureOptions& options = {});
 
+// "world-attributes-v1": a learned encoder for the procedural world. The attribute classifier saved at
+// `classifier_path` (trained on the world's renders: bench_base_model --classifier, 6,000 steps) reads the
+// picture (resized to 64x64); its softmax per attribute head — shape, colour, background, background
+// colour, position, count, size, style; 59 numbers — are the features. Throws Error naming the file when it
+// is not such a classifier.
+std::unique_ptr<FeatureExtractor> make_world_attribute_features(const std::string& classifier_path);
+
 // Both sets side by side ("<a>+<b>").
 std::unique_ptr<FeatureExtractor> concatenate_features(std::unique_ptr<FeatureExtractor> first,
                                                        std::unique_ptr<FeatureExtractor> second);

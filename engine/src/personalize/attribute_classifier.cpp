@@ -82,6 +82,30 @@ at::Tensor AttributeClassifier::loss(const at::Tensor& logits, const std::vector
     return total;
 }
 
+at::Tensor AttributeClassifier::probabilities(const at::Tensor& images) const {
+    at::NoGradGuard no_grad;
+    const at::Tensor logit = logits(images.to(at::kFloat));
+    std::vector<at::Tensor> heads;
+    for (int h = 0; h < kHeadCount; ++h) heads.push_back(at::softmax(logit.narrow(1, head_offset(h), kHeads[h]), 1));
+    return at::cat(heads, 1);
+}
+
+std::vector<std::string> AttributeClassifier::probability_names() {
+    std::vector<std::string> out;
+    auto add = [&](const std::string& head, const std::vector<std::string>& values) {
+        for (const auto& v : values) out.push_back(head + "=" + v);
+    };
+    add("shape", all_shape_names());
+    add("colour", all_colour_names());
+    add("background", all_background_names());
+    add("bg_colour", all_colour_names());
+    add("position", all_position_names());
+    add("count", {"1", "2", "3"});
+    add("size", all_size_names());
+    add("style", all_style_names());
+    return out;
+}
+
 std::vector<AttributePrediction> AttributeClassifier::predict(const at::Tensor& images) const {
     at::NoGradGuard no_grad;
     const at::Tensor logit = logits(images.to(at::kFloat));

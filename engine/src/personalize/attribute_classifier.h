@@ -57,6 +57,10 @@ public:
     at::Tensor logits(const at::Tensor& images) const;
     std::vector<AttributePrediction> predict(const at::Tensor& images) const;
     std::vector<AttributePrediction> predict(const std::vector<Image>& images) const;
+    // Every head's softmax, concatenated in logit order (shape, colour, background, background colour,
+    // position, count, size, style): [B, kLogits] rows that sum to 1 per head. Names: probability_names().
+    at::Tensor probabilities(const at::Tensor& images) const;
+    static std::vector<std::string> probability_names();  // "shape=star", "count=2", "bg_colour=red", ...
     // Cross-entropy summed over the heads, averaged over the batch.
     at::Tensor loss(const at::Tensor& logits, const std::vector<world::Scene>& truth) const;
 
