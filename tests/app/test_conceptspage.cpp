@@ -13,15 +13,38 @@
 #include "atelier/image.h"
 #include "atelier/store.h"
 
+namespace {
+
+// A store in `dir` with one profile.
+std::unique_ptr<atelier::Store> openStore(const QTemporaryDir& dir, int64_t& profile) {
+    atelier::StoreOptions options;
+    options.data_dir = (dir.path() + QStringLiteral("/data")).toStdString();
+    auto store = atelier::Store::open(options);
+    profile = store->create_profile("designer").id;
+    return store;
+}
+
+// Three flat pictures size x size, grey levels base, base + step, base + 2 step, as PNGs in `dir`.
+QStringList writePictures(const QTemporaryDir& dir, const QString& stem, int size, int base, int step) {
+    QStringList files;
+    for (int i = 0; i < 3; ++i) {
+        atelier::Image image{size, size, 3, std::vector<uint8_t>(size_t(size * size * 3), uint8_t(base + step * i))};
+        const QString path = dir.filePath(QStringLiteral("%1%2.png").arg(stem).arg(i));
+        atelier::write_png(path.toStdString(), image);
+        files << path;
+    }
+    return files;
+}
+
+}  // namespace
+
 class TestConcepts : public QObject {
     Q_OBJECT
 private Q_SLOTS:
     void createAndAddPictures() {
         QTemporaryDir dir;
-        atelier::StoreOptions options;
-        options.data_dir = (dir.path() + QStringLiteral("/data")).toStdString();
-        auto store = atelier::Store::open(options);
-        const int64_t me = store->create_profile("designer").id;
+        int64_t me = 0;
+        auto store = openStore(dir, me);
         JobRunner runner;
         ConceptsPage page(&runner);
         page.setStore(store.get(), me);
@@ -32,13 +55,7 @@ private Q_SLOTS:
         QCOMPARE(page.selectedConcept(), id);
         QCOMPARE(page.triggerTokens(), QStringList{QStringLiteral("<my-mug>")});
 
-        QStringList files;
-        for (int i = 0; i < 3; ++i) {
-            atelier::Image image{24, 24, 3, std::vector<uint8_t>(24 * 24 * 3, uint8_t(40 + 60 * i))};
-            const QString path = dir.filePath(QStringLiteral("mug%1.png").arg(i));
-            atelier::write_png(path.toStdString(), image);
-            files << path;
-        }
+        const QStringList files = writePictures(dir, QStringLiteral("mug"), 24, 40, 60);
         const QString copy = dir.filePath(QStringLiteral("mug0-again.png"));
         QVERIFY(QFile::copy(files[0], copy));
         const QString text = dir.filePath(QStringLiteral("notes.png"));
@@ -61,10 +78,8 @@ private Q_SLOTS:
 
     void trainsOnTheWorkerAndAppliesTheConcept() {
         QTemporaryDir dir;
-        atelier::StoreOptions options;
-        options.data_dir = (dir.path() + QStringLiteral("/data")).toStdString();
-        auto store = atelier::Store::open(options);
-        const int64_t me = store->create_profile("designer").id;
+        int64_t me = 0;
+        auto store = openStore(dir, me);
         JobRunner runner;
         QSignalSpy loaded(&runner, &JobRunner::modelLoaded);
         runner.loadModel(QStringLiteral(ATELIER_FIXTURES_DIR "/tiny-sd-a"));
@@ -73,13 +88,7 @@ private Q_SLOTS:
         page.setStore(store.get(), me);
         const int64_t id = page.createConcept(QStringLiteral("Dot"), QStringLiteral("<dot>"), QStringLiteral("circle"),
                                               QStringLiteral("textual_inversion"));
-        QStringList files;
-        for (int i = 0; i < 3; ++i) {
-            atelier::Image image{64, 64, 3, std::vector<uint8_t>(64 * 64 * 3, uint8_t(30 + 80 * i))};
-            const QString path = dir.filePath(QStringLiteral("dot%1.png").arg(i));
-            atelier::write_png(path.toStdString(), image);
-            files << path;
-        }
+        const QStringList files = writePictures(dir, QStringLiteral("dot"), 64, 30, 80);
         QVERIFY(page.addImages(files).isEmpty());
         QSignalSpy finished(&page, &ConceptsPage::trainingFinished);
         page.train(6);
@@ -101,10 +110,8 @@ private Q_SLOTS:
 
     void loraCanAdaptTheTextEncoder() {
         QTemporaryDir dir;
-        atelier::StoreOptions options;
-        options.data_dir = (dir.path() + QStringLiteral("/data")).toStdString();
-        auto store = atelier::Store::open(options);
-        const int64_t me = store->create_profile("designer").id;
+        int64_t me = 0;
+        auto store = openStore(dir, me);
         JobRunner runner;
         QSignalSpy loaded(&runner, &JobRunner::modelLoaded);
         runner.loadModel(QStringLiteral(ATELIER_FIXTURES_DIR "/tiny-sd-a"));
@@ -117,13 +124,7 @@ private Q_SLOTS:
         QVERIFY(!textEncoder->isEnabled());  // textual inversion first: no such choice
         method->setCurrentIndex(method->findData(QStringLiteral("lora")));
         QVERIFY(textEncoder->isEnabled());
-        QStringList files;
-        for (int i = 0; i < 3; ++i) {
-            atelier::Image image{64, 64, 3, std::vector<uint8_t>(64 * 64 * 3, uint8_t(40 + 70 * i))};
-            const QString path = dir.filePath(QStringLiteral("pic%1.png").arg(i));
-            atelier::write_png(path.toStdString(), image);
-            files << path;
-        }
+        const QStringList files = writePictures(dir, QStringLiteral("pic"), 64, 40, 70);
         // The same pictures as a UNet-only LoRA and as one with text-encoder adapters: the second has more layers.
         int64_t layers[2] = {0, 0};
         for (int with : {0, 1}) {
