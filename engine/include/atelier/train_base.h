@@ -11,7 +11,8 @@
 // frozen encoder's latents (sharper pictures, same latent space); each with AdamW, warmup + cosine
 // and an EMA of the weights (the EMA is what gets exported). Checkpoints go to out_dir/checkpoints/ every
 // few hundred steps and on cancel; `resume` continues from them. Same seed and step counts on the same
-// machine and build give the same model. Runs on the calling thread; cancel from any thread.
+// machine and build give the same model on the CPU (on a GPU nearly: cuDNN's backward kernels may add in
+// any order; the noise is drawn on the CPU either way). Runs on the calling thread; cancel from any thread.
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -14,7 +14,7 @@
 // clips' latents are encoded once (phase "encode"); AdamW with warmup + cosine and an EMA of the weights
 // (the EMA is exported, as float16). Checkpoints go to out_dir/checkpoints/ every checkpoint_every steps and
 // on cancel; `resume` continues from them exactly. Same request on the same machine, build and thread
-// count gives the same file. Runs on the calling thread; cancel from any thread.
+// count gives the same file on the CPU (on a GPU nearly). Runs on the calling thread; cancel from any thread.
 #pragma once
 #include <cstdint>
 #include <functional>
