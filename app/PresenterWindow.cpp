@@ -43,7 +43,15 @@ PresenterWindow::PresenterWindow(JobRunner* runner, QWidget* parent) : QWidget(p
     view_->setHud(hud);
     PreviewView::HudSettings settings;
     settings.steps = 8;  // few steps: the picture follows the typing
+    if (runner_->hasModel()) settings.guidance = runner_->modelInfo().default_guidance;
     view_->setHudSettings(settings);
+    // Guidance starts at the model's own (its atelier.json), as on the Generate page; the person's slider wins
+    // until another model loads.
+    connect(runner_, &JobRunner::modelLoaded, this, [this](const atelier::ModelInfo& info) {
+        PreviewView::HudSettings s = view_->hudSettings();
+        s.guidance = info.default_guidance;
+        view_->setHudSettings(s);
+    });
 
     debounce_.setSingleShot(true);
     debounce_.setInterval(350);

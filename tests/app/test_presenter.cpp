@@ -76,6 +76,18 @@ private Q_SLOTS:
         QVERIFY(presenter.view()->hud().extraLines.join(QLatin1Char('\n')).contains(QLatin1String("smooth")));
     }
 
+    void guidanceStartsAtTheModelsDefault() {
+        JobRunner runner;
+        PresenterWindow before(&runner);  // open before the model loads
+        QSignalSpy loaded(&runner, &JobRunner::modelLoaded);
+        runner.loadModel(QStringLiteral(ATELIER_SOURCE_DIR "/resources/models/atelier-tiny"));  // atelier.json: 5
+        QVERIFY(loaded.wait(60000));
+        QCOMPARE(before.view()->hudSettings().guidance, 5.0f);
+        PresenterWindow after(&runner);
+        QCOMPARE(after.view()->hudSettings().guidance, 5.0f);
+        QCOMPARE(after.view()->hudSettings().steps, 8);
+    }
+
     void typingRegeneratesOnceAndNewestPromptWins() {
         JobRunner runner;
         QSignalSpy loaded(&runner, &JobRunner::modelLoaded);
