@@ -60,8 +60,10 @@ TEST_CASE("model features: described, deterministic, and they teach the learner 
     const auto fa = features->extract(a), fa2 = features->extract(a2), fb = features->extract(b);
     REQUIRE(fa.size() == 48);
     CHECK(features->extract(a) == fa);  // same picture, same numbers
-    // Two red circles on white are closer to each other than to a blue square on black.
-    CHECK(distance(fa, fa2) < 0.5 * distance(fa, fb));
+    // Two red circles on white are closer to each other than to a blue square on black (measured 4.4 vs 8.6 on
+    // the GPU-trained model: its features also carry where and how large the circle is, which the earlier
+    // model's did not).
+    CHECK(distance(fa, fa2) < 0.75 * distance(fa, fb));
 
     // A person who prefers warm object colours (red, orange, yellow, pink), judging 40 random pairs.
     constexpr int kTrain = 60, kTest = 40;
@@ -94,7 +96,7 @@ TEST_CASE("model features: described, deterministic, and they teach the learner 
     REQUIRE(pairs > 50);
     const double accuracy = double(right) / pairs;
     MESSAGE("warm-colour preference from 40 judgements, held-out accuracy " << accuracy << " on " << pairs << " pairs");
-    CHECK(accuracy > 0.65);  // measured 0.74 (the hand-made colour features: 0.83; the earlier 8x8 model: 0.54)
+    CHECK(accuracy > 0.65);  // measured 0.70 (second model 0.74, the 8x8 first one 0.54; hand-made colour features 0.83)
 }
 
 TEST_CASE("world-attribute features: one probability distribution per attribute head; bad files are refused") {
