@@ -67,8 +67,14 @@ run() {
   "$bin/app/atelier-cli" doctor
   if [[ -n "$model" ]] && "$bin/app/atelier-cli" generate --help >/dev/null 2>&1; then
     mkdir -p out
-    "$bin/app/atelier-cli" generate --model "$model" --prompt "a photo of a cat" --steps 8 --seed 1 -o out/demo.png
+    "$bin/app/atelier-cli" generate --model "$model" --prompt "two small red stars on a striped blue background" \
+      --seed 1 -o out/demo.png
     say "wrote out/demo.png"
+    if [[ -d "$model/motion_adapter" ]]; then  # the model brings a motion module: a clip too
+      "$bin/app/atelier-cli" generate --model "$model" --prompt "a yellow heart moving up on a striped blue background" \
+        --frames 16 --seed 2 -o out/demo.gif
+      say "wrote out/demo.gif"
+    fi
   fi
 }
 
