@@ -36,6 +36,13 @@ QStringList writePictures(const QTemporaryDir& dir, const QString& stem, int siz
     return files;
 }
 
+// The fixture model on `runner`; false when it did not load within a minute.
+bool loadFixture(JobRunner& runner) {
+    QSignalSpy loaded(&runner, &JobRunner::modelLoaded);
+    runner.loadModel(QStringLiteral(ATELIER_FIXTURES_DIR "/tiny-sd-a"));
+    return loaded.wait(60000);
+}
+
 }  // namespace
 
 class TestConcepts : public QObject {
@@ -81,9 +88,7 @@ private Q_SLOTS:
         int64_t me = 0;
         auto store = openStore(dir, me);
         JobRunner runner;
-        QSignalSpy loaded(&runner, &JobRunner::modelLoaded);
-        runner.loadModel(QStringLiteral(ATELIER_FIXTURES_DIR "/tiny-sd-a"));
-        QVERIFY(loaded.wait(60000));
+        QVERIFY(loadFixture(runner));
         ConceptsPage page(&runner);
         page.setStore(store.get(), me);
         const int64_t id = page.createConcept(QStringLiteral("Dot"), QStringLiteral("<dot>"), QStringLiteral("circle"),
@@ -113,9 +118,7 @@ private Q_SLOTS:
         int64_t me = 0;
         auto store = openStore(dir, me);
         JobRunner runner;
-        QSignalSpy loaded(&runner, &JobRunner::modelLoaded);
-        runner.loadModel(QStringLiteral(ATELIER_FIXTURES_DIR "/tiny-sd-a"));
-        QVERIFY(loaded.wait(60000));
+        QVERIFY(loadFixture(runner));
         ConceptsPage page(&runner);
         page.setStore(store.get(), me);
         auto* method = page.findChild<QComboBox*>(QStringLiteral("conceptMethod"));
