@@ -497,20 +497,38 @@ void GeneratePage::onGenerated(quint64 ticket, const QVector<GeneratedImage>& im
     eta_->setText(tr("Done in %1 s").arg(images.front().durationMs / 1000.0, 0, 'f', 2));
     const int frames = images.front().params.frames;
     if (frames > 1) {  // clips: one gallery entry each, played in the live view
+        QVector<QVector<QImage>> clips;
         for (int start = 0; start + frames <= images.size(); start += frames) {
             QVector<QImage> clip;
             for (int f = 0; f < frames; ++f) clip.push_back(images[start + f].image);
-            GalleryItem item;
-            item.image = clip.front();
-            item.caption = tr("clip · seed %1 · %2 frames").arg(images[start].params.seed).arg(frames);
-            item.parametersText = QString::fromStdString(atelier::format_parameters(images[start].params));
-            item.effectivePrompt = lastEffective_.prompt;
-            item.payload = QVariant::fromValue(clip);
-            gallery_->addItem(item);
+            clips.push_back(clip);
         }
-        player_->setClip(gallery_->entry(gallery_->itemCount() - 1).payload.value<QVector<QImage>>(),
-                         images.front().params.fps);
-        gallery_->scrollToBottom();
+        const QString effective = lastEffective_.prompt;
+        const double fps = images.front().params.fps;
+        // Adds the clips in `order`, captioned; the first one added plays.
+        auto show = [this, images, clips, frames, effective, fps](QVector<int> order, QStringList ranks) {
+            const int first = gallery_->itemCount();
+            for (int k = 0; k < order.size(); ++k) {
+                const int c = order[k];
+                const atelier::GenerationParams& params = images[c * frames].params;
+                GalleryItem item;
+                item.image = clips[c].front();
+                item.caption = tr("clip · seed %1 · %2 frames").arg(params.seed).arg(frames);
+                if (!ranks.isEmpty()) item.caption = tr("#%1 · %2 · %3").arg(k + 1).arg(ranks.value(k), item.caption);
+                item.parametersText = QString::fromStdString(atelier::format_parameters(params));
+                item.effectivePrompt = effective;
+                item.payload = QVariant::fromValue(clips[c]);
+                gallery_->addItem(item);
+            }
+            player_->setClip(gallery_->entry(ranks.isEmpty() ? gallery_->itemCount() - 1 : first)
+                                 .payload.value<QVector<QImage>>(),
+                             fps);
+            gallery_->scrollToBottom();
+        };
+        QVector<int> inOrder;
+        for (int c = 0; c < clips.size(); ++c) inOrder << c;
+        if (bestOfN_->isChecked() && ranker_ && clips.size() > 1) ranker_(clips, show);
+        else show(inOrder, QStringList());
         Q_EMIT imagesGenerated(images, lastEffective_.prompt);
         return;
     }
@@ -518,8 +536,8 @@ void GeneratePage::onGenerated(quint64 ticket, const QVector<GeneratedImage>& im
     liveView_->setCrossfadeMs(180);
     liveView_->setImage(images.front().image);
     if (bestOfN_->isChecked() && ranker_ && images.size() > 1) {
-        QVector<QImage> pictures;
-        for (const GeneratedImage& g : images) pictures.push_back(g.image);
+        QVector<QVector<QImage>> pictures;
+        for (const GeneratedImage& g : images) pictures.push_back({g.image});
         const QString effective = lastEffective_.prompt;
         ranker_(pictures, [this, images, effective](QVector<int> order, QStringList captions) {
             const int first = gallery_->itemCount();

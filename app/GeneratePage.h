@@ -38,9 +38,11 @@ public:
     void setPromptRules(std::function<EffectivePrompt(const QString&, const QString&)> rules);
     void setConceptTokens(const QStringList& tokens);
     // Adds the trained concepts a prompt uses to a request (set by the main window).
-    // Best-of-N: ranks a finished batch by the person's taste model (set by the main window; runs on
-    // the worker thread) and returns the order with a caption per image.
-    using TasteRanker = std::function<void(const QVector<QImage>&, std::function<void(QVector<int>, QStringList)>)>;
+    // Best-of-N: ranks a finished batch by the person's taste model (set by the main window; runs on the
+    // worker thread) and returns the order, best first, with a caption per item. An item is a picture (one
+    // frame) or a clip's frames; a clip is scored by the mean of its frames' features.
+    using TasteRanker =
+        std::function<void(const QVector<QVector<QImage>>&, std::function<void(QVector<int>, QStringList)>)>;
     void setTasteRanker(TasteRanker ranker) { ranker_ = std::move(ranker); }
     QCheckBox* bestOfNBox() const { return bestOfN_; }
     void setPersonalizer(std::function<void(atelier::GenerateRequest&)> personalize) { personalize_ = std::move(personalize); }

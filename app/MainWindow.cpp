@@ -234,14 +234,17 @@ void MainWindow::setProfile(int64_t profileId) {
     };
     generatePage_->setPersonalizer(personalize);
     const std::string dataDir = store_->data_dir();
-    generatePage_->setTasteRanker([this, dataDir, profileId](const QVector<QImage>& pictures,
+    generatePage_->setTasteRanker([this, dataDir, profileId](const QVector<QVector<QImage>>& pictures,
                                                              std::function<void(QVector<int>, QStringList)> show) {
-        std::vector<atelier::Image> images;
-        for (const QImage& picture : pictures) images.push_back(fromQImage(picture));
+        std::vector<std::vector<atelier::Image>> items;  // a picture, or a clip's frames
+        for (const QVector<QImage>& frames : pictures) {
+            items.emplace_back();
+            for (const QImage& frame : frames) items.back().push_back(fromQImage(frame));
+        }
         auto order = std::make_shared<QVector<int>>();
         auto captions = std::make_shared<QStringList>();
         runner_->run(
-            [images, dataDir, profileId, order, captions] {
+            [items, dataDir, profileId, order, captions] {
                 using namespace atelier::taste;
                 atelier::StoreOptions options;
                 options.data_dir = dataDir;
@@ -251,7 +254,15 @@ void MainWindow::setProfile(int64_t profileId) {
                 if (!record) throw atelier::Error("No taste model yet: judge some pairs, then Memory > Taste > Learn.");
                 const RewardModel model = from_record(*record);
                 std::vector<std::vector<float>> features;
-                for (const atelier::Image& image : images) features.push_back(extractor->extract(image));
+                for (const auto& frames : items) {  // a clip: the mean of its frames' features
+                    std::vector<float> mean;
+                    for (const atelier::Image& frame : frames) {
+                        const std::vector<float> f = extractor->extract(frame);
+                        if (mean.empty()) mean.assign(f.size(), 0.0f);
+                        for (size_t k = 0; k < f.size(); ++k) mean[k] += f[k] / float(frames.size());
+                    }
+                    features.push_back(std::move(mean));
+                }
                 for (const RankedImage& r : rank_images(model, features)) {
                     order->push_back(r.index);
                     *captions << QObject::tr("P(best) %1").arg(r.p_best, 0, 'f', 2);

@@ -1,7 +1,7 @@
 // needs: gl
 // labels: slow
 // The studio window: four workspaces, keyboard navigation, a status bar that names device and model, and
-// best-of-N: a batch shown in the order of the profile's taste model.
+// best-of-N: a batch of pictures or of clips shown in the order of the profile's taste model.
 #include <QtTest>
 #include <QCheckBox>
 #include <QLabel>
@@ -99,6 +99,57 @@ private Q_SLOTS:
             (i == 0 ? first : last) = reward;
         }
         QVERIFY(first > last);  // the four seeds differ in lightness, so the order is not arbitrary
+    }
+
+    void bestOfNRanksClipsByTheMeanOfTheirFrames() {
+        QTemporaryDir dir;
+        const auto features = atelier::taste::make_basic_features();
+        atelier::taste::RewardModel model(features->feature_set(), features->names());
+        std::vector<double> weights(features->names().size(), 0.0);
+        weights[0] = 6.0;  // lightness_mean: she likes light pictures
+        model.set_weights(weights, -1.5);
+        {
+            atelier::StoreOptions so;
+            so.data_dir = dir.path().toStdString();
+            auto store = atelier::Store::open(so);
+            const atelier::Profile ada = store->create_profile("ada");
+            store->save_reward_model(atelier::taste::to_record(model, ada.id, 0.9));
+        }
+        StudioOptions options;
+        options.dataDir = dir.path();
+        options.profile = QStringLiteral("ada");
+        options.modelPath = QStringLiteral(ATELIER_SOURCE_DIR "/resources/models/atelier-tiny");  // has a motion module
+        MainWindow window(options);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QTRY_VERIFY_WITH_TIMEOUT(window.jobRunner()->hasModel(), 60000);
+        GeneratePage* page = window.generatePage();
+        page->promptEdit()->setPlainText(QStringLiteral("a red star moving to the left"));
+        page->stepsBox()->setValue(2);
+        page->findChild<QSpinBox*>(QStringLiteral("batch"))->setValue(3);
+        page->framesBox()->setValue(4);
+        page->bestOfNBox()->setChecked(true);
+        page->startGeneration();
+        QTRY_COMPARE_WITH_TIMEOUT(page->gallery()->itemCount(), 3, 120000);
+        double previous = 1e9, first = 0, last = 0;
+        for (int i = 0; i < 3; ++i) {
+            const GalleryItem& item = page->gallery()->entry(i);
+            QVERIFY2(item.caption.startsWith(QStringLiteral("#%1 · P(best)").arg(i + 1)), qPrintable(item.caption));
+            QVERIFY2(item.caption.contains(QStringLiteral("4 frames")), qPrintable(item.caption));
+            const QVector<QImage> clip = item.payload.value<QVector<QImage>>();
+            QCOMPARE(clip.size(), 4);
+            std::vector<float> mean;
+            for (const QImage& frame : clip) {
+                const std::vector<float> f = features->extract(fromQImage(frame));
+                if (mean.empty()) mean.assign(f.size(), 0.0f);
+                for (size_t k = 0; k < f.size(); ++k) mean[k] += f[k] / 4.0f;
+            }
+            const double reward = model.reward(mean);
+            QVERIFY2(reward <= previous + 1e-6, "the clips are shown from the best to the worst by her taste");
+            previous = reward;
+            (i == 0 ? first : last) = reward;
+        }
+        QVERIFY(first > last);
     }
 };
 
