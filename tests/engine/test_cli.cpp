@@ -123,3 +123,24 @@ TEST_CASE("bad input exits non-zero with a message") {
     CHECK(r.output.find("heun") != std::string::npos);
     CHECK(!fs::exists(dir / "x.png"));
 }
+
+TEST_CASE("a device that is not there, or not a device, is refused by name before any work") {
+    TempDir dir;
+    for (const std::string& command :
+         {"train-base --out '" + (dir / "tiny") + "' --vae-steps 1 --unet-steps 1 --device vulkan",
+          "train-motion --base '" + kFixtures + "/tiny-sd-a' --out '" + (dir / "motion") + "' --steps 1 --device tpu",
+          "generate --model '" + kFixtures + "/tiny-sd-a' --prompt x --device npu -o '" + (dir / "x.png") + "'"}) {
+        CAPTURE(command);
+        const CliRun r = run_cli(command);
+        CHECK(r.code != 0);
+        CHECK(r.output.find("is not supported (expected auto, cpu, cuda or cuda:N)") != std::string::npos);
+    }
+    CHECK(!fs::exists(dir / "x.png"));
+    CHECK(!fs::exists(fs::path(dir / "motion") / "config.json"));
+    if (run_cli("doctor").output.find("cuda:") == std::string::npos) {  // no GPU here: asking for one says so
+        const CliRun r = run_cli("train-base --out '" + (dir / "tiny") + "' --vae-steps 1 --unet-steps 1 --device cuda");
+        CHECK(r.code != 0);
+        CHECK(r.output.find("no CUDA or no GPU is present") != std::string::npos);
+        CHECK(!fs::exists(fs::path(dir / "tiny") / "vae" / "config.json"));
+    }
+}
