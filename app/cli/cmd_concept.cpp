@@ -1,6 +1,7 @@
 // atelier-cli concept train|list|show|export|import|convert, and the --concept / --lora / --embedding
 // options of generate: enroll a concept from a folder of pictures, keep it in the store, use it.
 #include <algorithm>
+#include <fstream>
 #include <chrono>
 #include <cstdlib>
 #include <csignal>
@@ -64,20 +65,54 @@ float parse_strength(const std::string& text, const std::string& what) {
     throw Error(what + ": strength '" + text + "' is not a number");
 }
 
-std::vector<Image> read_image_folder(const std::string& dir) {
+// The pictures of a folder, sorted by name.
+std::vector<fs::path> picture_paths(const std::string& dir) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) throw Error("--images: " + dir + " is not a folder");
-    std::vector<std::string> paths;
+    std::vector<fs::path> paths;
     for (const auto& entry : fs::directory_iterator(dir)) {
         std::string ext = entry.path().extension().string();
         std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-        if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp") paths.push_back(entry.path().string());
+        if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp") paths.push_back(entry.path());
     }
     std::sort(paths.begin(), paths.end());
     if (paths.empty()) throw Error("--images: no .png/.jpg pictures in " + dir);
+    return paths;
+}
+
+std::vector<Image> read_image_folder(const std::string& dir) {
     std::vector<Image> images;
-    for (const std::string& p : paths) images.push_back(read_image(p, 3));
+    for (const fs::path& p : picture_paths(dir)) images.push_back(read_image(p.string(), 3));
     return images;
+}
+
+// Kohya-style captions: PICTURE.txt beside each picture of `dir` (in read_image_folder's order), the concept
+// written as {} or as its token. None: the templates. Some but not all, or one without the concept: an error.
+std::vector<std::string> read_caption_files(const std::string& dir, const std::string& token) {
+    std::vector<std::string> captions;
+    std::vector<std::string> missing;
+    for (const fs::path& p : picture_paths(dir)) {
+        fs::path txt = p;
+        txt.replace_extension(".txt");
+        std::ifstream in(txt);
+        if (!in) {
+            missing.push_back(txt.filename().string());
+            continue;
+        }
+        std::string caption((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        while (!caption.empty() && std::isspace(static_cast<unsigned char>(caption.back()))) caption.pop_back();
+        if (caption.find("{}") == std::string::npos) {
+            const size_t at = caption.find(token);
+            if (at == std::string::npos)
+                throw Error(txt.string() + ": the caption names neither {} nor the token " + token);
+            caption.replace(at, token.size(), "{}");
+        }
+        captions.push_back(caption);
+    }
+    if (captions.empty()) return {};
+    if (!missing.empty())
+        throw Error("--images: captions for some pictures only (no " + missing.front() + "); give one per picture or none");
+    return captions;
 }
 
 std::string concepts_dir(const GlobalOptions& global) {
@@ -181,7 +216,10 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
         train->add_option("--token", o->token, "the new word, e.g. <my-mug>")->required();
         train->add_option("--class", o->class_word, "its class word, e.g. mug (TI/rank-1 start from it; rank-1 locks keys to it)");
         train->add_option("--method", o->method, "ti, lora or rank1 (default ti)");
-        train->add_option("--images", o->images, "folder of .png/.jpg pictures (3-20)")->required();
+        train->add_option("--images", o->images,
+                          "folder of .png/.jpg pictures (3-20); PICTURE.txt beside each captions it, the concept as "
+                          "{} or the token (then no mirroring: a caption's left/right would be wrong)")
+            ->required();
         train->add_option("--class-images", o->class_images, "prior preservation: a folder of pictures of the class");
         train->add_option("--prior-weight", o->prior_weight, "weight of the class pictures' loss (default 1)");
         train->add_option("--out", o->out, "the artifact (default: DATA/concepts/NAME-METHOD.safetensors)");
@@ -205,6 +243,7 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
             TrainConceptRequest q;
             q.method = method;
             q.images = read_image_folder(o->images);
+            q.captions = read_caption_files(o->images, o->token);
             if (!o->class_images.empty()) q.class_images = read_image_folder(o->class_images);
             q.prior_weight = o->prior_weight;
             q.token = o->token;
@@ -218,7 +257,7 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
             q.batch = o->batch;
             q.width = q.height = o->size;
             q.seed = o->seed;
-            q.flip = !o->no_flip;
+            q.flip = !o->no_flip && q.captions.empty();
             q.resume = o->resume;
             const std::string stem = safe_file_name(o->name.empty() ? o->token : o->name) + "-" + o->method;
             q.out_path = o->out.empty() ? (fs::path(concepts_dir(global)) / (stem + ".safetensors")).string() : o->out;

@@ -8,6 +8,8 @@
 //   bench_concepts [--model DIR] [--prompts 50] [--steps N (generation)] [--train-steps N] [--threads 2]
 //                  [--concepts heart,crescent,pixel_art] [--methods textual_inversion,lora,rank1]
 //                  [--classifier FILE (loaded if present, else trained and saved there)] [--grid OUT.png]
+//                  [--captions on (each enrollment picture captioned with its colour, background, ..., the
+//                  concept as the token; no flips)]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
     std::string concepts = "heart,crescent,pixel_art", methods = "textual_inversion,lora,rank1";
     int prompts = 50, gen_steps = 20, threads = 2;
     int64_t train_steps = 0;
+    bool captions = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
         if (a == "--model") model_dir = v;
@@ -75,6 +78,7 @@ int main(int argc, char** argv) {
         else if (a == "--methods") methods = v;
         else if (a == "--classifier") classifier_path = v;
         else if (a == "--grid") grid = v;
+        else if (a == "--captions") captions = v == "on";
         else { std::fprintf(stderr, "unknown option %s\n", a.c_str()); return 2; }
     }
     if (model_dir.empty() || !fs::exists(model_dir)) {
@@ -130,8 +134,14 @@ int main(int argc, char** argv) {
     for (Target& t : targets) {
         // enrollment pictures and held-out prompts (other seeds)
         std::vector<Image> enroll;
-        for (uint64_t i = 0; i < 5; ++i)
-            enroll.push_back(world::render_scene(world::sample_scene(world::derive_seed(101, i), world::HeldOut::include, t.constraints), size));
+        std::vector<std::string> enroll_captions;  // --captions: each picture described, the concept as {}
+        for (uint64_t i = 0; i < 5; ++i) {
+            const world::Scene s = world::sample_scene(world::derive_seed(101, i), world::HeldOut::include, t.constraints);
+            enroll.push_back(world::render_scene(s, size));
+            const std::string caption = world::caption_for(s, world::CaptionStyle::canonical);
+            enroll_captions.push_back(t.is_style ? caption.substr(0, caption.rfind(", ") + 2) + "{}"
+                                                 : replace_first(caption, t.word, "{}"));
+        }
         std::vector<world::Scene> truth;
         std::vector<std::string> with_word, with_token, with_known;
         for (int i = 0; i < prompts; ++i) {
@@ -193,7 +203,8 @@ int main(int argc, char** argv) {
             q.steps = train_steps;
             q.threads = threads;
             q.seed = 5;
-            q.flip = !t.is_style;
+            q.flip = !t.is_style && !captions;  // a caption's "left" would be wrong for the mirror
+            if (captions) q.captions = enroll_captions;
             q.out_path = (fs::temp_directory_path() / ("bench-concept-" + t.name + "-" + method + ".safetensors")).string();
             const TrainConceptResult res = train_concept(*model, q);
             std::printf("  trained %s/%s: %lld steps, %.1f s, loss %.4f -> %.4f (fixed batch)\n", t.name.c_str(), method.c_str(),

@@ -323,6 +323,34 @@ TEST_CASE("Training: LoRA on the text encoder too writes lora_te_ layers and lea
     CHECK(relative_l2(latents_of(generate(*model, r)), latents_of(before)) > 1e-4);
 }
 
+TEST_CASE("Training with a caption per picture: other prompts, another artifact; bad captions are refused") {
+    auto model = load_model();
+    TrainConceptRequest q;
+    q.method = "textual_inversion";
+    q.images = heart_images(3);
+    q.token = "<hrt>";
+    q.class_word = "heart";
+    q.steps = 6;
+    q.batch = 2;
+    q.width = q.height = 32;
+    q.lr = 5e-2;
+    q.seed = 3;
+    q.out_path = (temp_dir() / "templates.safetensors").string();
+    const TrainConceptResult plain = train_concept(*model, q);
+    q.captions = {"a red {} on a plain white background", "a small {} at the top", "{} in the centre"};
+    q.out_path = (temp_dir() / "captioned.safetensors").string();
+    const TrainConceptResult captioned = train_concept(*model, q);
+    CHECK(captioned.steps == 6);
+    CHECK(captioned.eval_loss_after < captioned.eval_loss_before);
+    CHECK(captioned.eval_loss_before != doctest::Approx(plain.eval_loss_before));  // its prompts are the captions
+    CHECK(file_bytes(q.out_path) != file_bytes((temp_dir() / "templates.safetensors").string()));
+
+    q.captions = {"a {}", "a {}"};
+    CHECK_THROWS_WITH_AS(train_concept(*model, q), doctest::Contains("2 captions for 3 pictures"), Error);
+    q.captions = {"a {}", "a heart", "a {}"};
+    CHECK_THROWS_WITH_AS(train_concept(*model, q), doctest::Contains("caption 2 (\"a heart\") has no {}"), Error);
+}
+
 TEST_CASE("Training: cancel then resume gives the same artifact as an uninterrupted run") {
     auto model = load_model();
     TrainConceptRequest q;
@@ -374,6 +402,33 @@ TEST_CASE("LoRA: older diffusers spellings (lora.down/up, attention processors) 
     CHECK(old.layers[0].scale() == doctest::Approx(0.5));
     CHECK_THROWS_WITH_AS(read_lora("mixed", {{"lora_unet_" + std::string("x.lora_down.weight"), down}}, targets),
                          doctest::Contains("lora_unet_x.lora_down.weight"), Error);
+}
+
+TEST_CASE("CLI: captions beside the pictures (PICTURE.txt) are used; some but not all is an error") {
+    const std::string data = (temp_dir() / "cap-data").string();
+    const fs::path images = temp_dir() / "cap-images";
+    fs::create_directories(images);
+    int i = 0;
+    for (const Image& image : heart_images(3)) {
+        const std::string stem = "h" + std::to_string(i++);
+        write_png((images / (stem + ".png")).string(), image);
+        if (i < 3) std::ofstream(images / (stem + ".txt")) << "a red <hrt> on a plain white background\n";
+    }
+    const std::string train = "concept train --token '<hrt>' --class heart --method ti --images '" + images.string() +
+                              "' --steps 2 --size 32 --batch 2 -q --model '" + kModel + "' --out '" +
+                              (temp_dir() / "cap.safetensors").string() + "'";
+    CliRun r = run_cli_in(data, train);
+    CHECK(r.code != 0);
+    CHECK(r.output.find("captions for some pictures only (no h2.txt)") != std::string::npos);
+    std::ofstream(images / "h2.txt") << "a heart";  // neither {} nor the token
+    r = run_cli_in(data, train);
+    CHECK(r.code != 0);
+    CHECK(r.output.find("h2.txt: the caption names neither {} nor the token <hrt>") != std::string::npos);
+    std::ofstream(images / "h2.txt") << "{} in the centre";
+    r = run_cli_in(data, train);
+    INFO(r.output);
+    CHECK(r.code == 0);
+    CHECK(fs::exists(temp_dir() / "cap.safetensors"));
 }
 
 TEST_CASE("CLI: concept train / list / show / export / import, generate --concept and --lora") {

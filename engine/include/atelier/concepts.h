@@ -56,6 +56,10 @@ struct TrainConceptRequest {
     int width = 0, height = 0;                 // training size (multiples of 8); 0: the model's default
     float gate_bias = 0.75f, gate_temperature = 0.1f;  // rank-1 gate during training (stored as defaults)
     std::vector<std::string> prompt_templates; // "{}" is the token; empty: "a {}", "a photo of a {}", ...
+    // One caption per picture ("{}" is the token), e.g. "a red {} on a striped blue background": what a caption
+    // names is not learnt into the token (kohya-style captions). Empty: the templates. With `flip`, name nothing
+    // a mirror changes (left / right).
+    std::vector<std::string> captions;
     uint64_t seed = 1;                         // same seed, images and settings: same artifact
     int threads = 0;                           // at::set_num_threads when > 0
     std::string out_path;                      // the artifact

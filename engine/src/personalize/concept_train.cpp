@@ -75,6 +75,15 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
     if (request.token.empty()) throw Error("train_concept: no token");
     if (request.class_word.empty() && method != "lora") throw Error("train_concept: no class word");
     if (request.out_path.empty()) throw Error("train_concept: no out_path");
+    if (!request.captions.empty()) {
+        if (request.captions.size() != request.images.size())
+            throw Error("train_concept: " + std::to_string(request.captions.size()) + " captions for " +
+                        std::to_string(request.images.size()) + " pictures (one each, or none)");
+        for (size_t i = 0; i < request.captions.size(); ++i)
+            if (request.captions[i].find("{}") == std::string::npos)
+                throw Error("train_concept: caption " + std::to_string(i + 1) + " (\"" + request.captions[i] +
+                            "\") has no {} where the token goes");
+    }
     if (request.batch < 1) throw Error("train_concept: batch must be >= 1");
     if (method == "lora" && request.rank < 1) throw Error("train_concept: LoRA rank must be >= 1");
     if (method == "textual_inversion" && (request.vectors < 1 || request.vectors > 16))
@@ -146,6 +155,20 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
             class_ids.push_back(at::tensor(tokenizer.encode_padded(replace_all(t, "{}", request.class_word), 77), at::kLong));
     }
     const at::Tensor all_prompts = at::stack(prompt_ids).to(device);
+    const bool captioned = !request.captions.empty();
+    at::Tensor item_prompts;  // [items, 77]: each picture's caption (its mirror shares it)
+    if (captioned) {
+        std::vector<at::Tensor> rows;
+        for (const std::string& c : request.captions) {
+            const at::Tensor row = at::tensor(tokenizer.encode_padded(replace_all(c, "{}", token_text), 77), at::kLong);
+            for (int k = 0; k < (request.flip ? 2 : 1); ++k) rows.push_back(row);
+        }
+        item_prompts = at::stack(rows).to(device);
+    }
+    // The prompt of each batch element: its picture's caption when there are captions, else a drawn template.
+    auto concept_prompts = [&](const at::Tensor& idx, const at::Tensor& templ) {
+        return captioned ? item_prompts.index_select(0, idx) : all_prompts.index_select(0, templ);
+    };
     const at::Tensor class_prompts = class_ids.empty() ? at::Tensor() : at::stack(class_ids).to(device);
 
     // ---- parameters
@@ -335,7 +358,7 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
         const at::Tensor ac = alphas.index_select(0, t).view({-1, 1, 1, 1});
         const at::Tensor xt = at::sqrt(ac) * x0 + at::sqrt(1 - ac) * noise;
         const at::Tensor target = v_prediction ? at::sqrt(ac) * noise - at::sqrt(1 - ac) * x0 : noise;
-        const at::Tensor ids = (prior ? class_prompts : all_prompts).index_select(0, templ);
+        const at::Tensor ids = prior ? class_prompts.index_select(0, templ) : concept_prompts(idx, templ);
         const at::Tensor context = encode(ids, rows());
         if (encodings_out) *encodings_out = context;
         const at::Tensor pred = unet.forward(xt.to(m.dtype), t.to(at::kFloat), context.to(m.dtype)).to(at::kFloat);
@@ -404,7 +427,7 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
         if (method == "rank1") {
             // i* follows the concept word's encodings (running mean), then direction and W i* are refreshed.
             at::NoGradGuard no_grad;
-            const at::Tensor ids = all_prompts.index_select(0, templ);
+            const at::Tensor ids = concept_prompts(idx, templ);
             const at::Tensor mask = (ids == new_ids.front()).unsqueeze(-1).to(at::kFloat);
             const at::Tensor mean = (encodings.detach().to(at::kFloat) * mask).sum(at::IntArrayRef{0, 1}) / mask.sum().clamp_min(1);
             concept_input = (0.9 * concept_input.to(device) + 0.1 * mean).cpu();
