@@ -20,6 +20,24 @@
 #include "atelier/store.h"
 #include "atelier/taste.h"
 
+namespace {
+
+// A stored taste model for profile "ada" in `dir`: she likes light pictures (weight on mean OKLab lightness).
+atelier::taste::RewardModel storeLightLover(const QTemporaryDir& dir, const atelier::taste::FeatureExtractor& features) {
+    atelier::taste::RewardModel model(features.feature_set(), features.names());
+    std::vector<double> weights(features.names().size(), 0.0);
+    weights[0] = 6.0;  // lightness_mean
+    model.set_weights(weights, -1.5);
+    atelier::StoreOptions so;
+    so.data_dir = dir.path().toStdString();
+    auto store = atelier::Store::open(so);
+    const atelier::Profile ada = store->create_profile("ada");
+    store->save_reward_model(atelier::taste::to_record(model, ada.id, 0.9));
+    return model;
+}
+
+}  // namespace
+
 class TestMainWindow : public QObject {
     Q_OBJECT
 private Q_SLOTS:
@@ -61,19 +79,8 @@ private Q_SLOTS:
 
     void bestOfNShowsTheBatchInTasteOrder() {
         QTemporaryDir dir;
-        // A stored taste model for "ada": she likes light pictures (weight on mean OKLab lightness).
         const auto features = atelier::taste::make_basic_features();
-        atelier::taste::RewardModel model(features->feature_set(), features->names());
-        std::vector<double> weights(features->names().size(), 0.0);
-        weights[0] = 6.0;  // lightness_mean
-        model.set_weights(weights, -1.5);
-        {
-            atelier::StoreOptions so;
-            so.data_dir = dir.path().toStdString();
-            auto store = atelier::Store::open(so);
-            const atelier::Profile ada = store->create_profile("ada");
-            store->save_reward_model(atelier::taste::to_record(model, ada.id, 0.9));
-        }
+        const atelier::taste::RewardModel model = storeLightLover(dir, *features);
         StudioOptions options;
         options.dataDir = dir.path();
         options.profile = QStringLiteral("ada");
@@ -104,17 +111,7 @@ private Q_SLOTS:
     void bestOfNRanksClipsByTheMeanOfTheirFrames() {
         QTemporaryDir dir;
         const auto features = atelier::taste::make_basic_features();
-        atelier::taste::RewardModel model(features->feature_set(), features->names());
-        std::vector<double> weights(features->names().size(), 0.0);
-        weights[0] = 6.0;  // lightness_mean: she likes light pictures
-        model.set_weights(weights, -1.5);
-        {
-            atelier::StoreOptions so;
-            so.data_dir = dir.path().toStdString();
-            auto store = atelier::Store::open(so);
-            const atelier::Profile ada = store->create_profile("ada");
-            store->save_reward_model(atelier::taste::to_record(model, ada.id, 0.9));
-        }
+        const atelier::taste::RewardModel model = storeLightLover(dir, *features);
         StudioOptions options;
         options.dataDir = dir.path();
         options.profile = QStringLiteral("ada");
