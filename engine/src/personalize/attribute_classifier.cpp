@@ -133,13 +133,7 @@ std::vector<AttributePrediction> AttributeClassifier::predict(const std::vector<
 }
 
 AttributeClassifier AttributeClassifier::train(const ClassifierTrainOptions& o) {
-    OptimizerOptions opt;
-    opt.lr = o.lr;
-    opt.weight_decay = 1e-4;
-    opt.warmup_steps = std::min<int64_t>(50, o.steps / 10 + 1);
-    opt.total_steps = o.steps;
-    opt.min_lr_ratio = 0.02;
-    opt.clip_grad_norm = 2.0;
+    const OptimizerOptions opt = small_cnn_optimizer(o.lr, o.steps);
     Trainer trainer(AttributeClassifier(o.seed).weights_, opt);
     TrainLoopOptions loop;
     loop.total_steps = o.steps;

@@ -71,13 +71,7 @@ world::Motion MotionClassifier::predict(const std::vector<Image>& frames) const 
 MotionClassifier MotionClassifier::train(const MotionClassifierTrainOptions& o) {
     if (o.frames < kSampledFrames)
         throw Error("motion classifier: training clips need at least 5 frames, found " + std::to_string(o.frames));
-    OptimizerOptions opt;
-    opt.lr = o.lr;
-    opt.weight_decay = 1e-4;
-    opt.warmup_steps = std::min<int64_t>(50, o.steps / 10 + 1);
-    opt.total_steps = o.steps;
-    opt.min_lr_ratio = 0.02;
-    opt.clip_grad_norm = 2.0;
+    const OptimizerOptions opt = small_cnn_optimizer(o.lr, o.steps);
     Trainer trainer(MotionClassifier(o.seed).weights_, opt);
     TrainLoopOptions loop;
     loop.total_steps = o.steps;

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
@@ -60,6 +62,17 @@ at::Tensor small_cnn_forward(const TensorMap& w, const at::Tensor& x) {
     }
     h = at::relu(at::linear(h.flatten(1), w.at("fc1.weight"), w.at("fc1.bias")));
     return at::linear(h, w.at("fc2.weight"), w.at("fc2.bias"));
+}
+
+OptimizerOptions small_cnn_optimizer(double lr, int64_t steps) {
+    OptimizerOptions opt;
+    opt.lr = lr;
+    opt.weight_decay = 1e-4;
+    opt.warmup_steps = std::min<int64_t>(50, steps / 10 + 1);
+    opt.total_steps = steps;
+    opt.min_lr_ratio = 0.02;
+    opt.clip_grad_norm = 2.0;
+    return opt;
 }
 
 }  // namespace atelier

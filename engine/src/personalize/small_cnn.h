@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "personalize/trainer.h"
 #include "runtime/tensors.h"
 
 namespace atelier {
@@ -27,5 +28,8 @@ TensorMap small_cnn_checked(TensorMap weights, const SmallCnnShape& shape, const
 void small_cnn_save(const TensorMap& weights, const std::string& path);
 // x [B, channels[0], 64, 64] -> logits [B, logits] (differentiable in the weights).
 at::Tensor small_cnn_forward(const TensorMap& weights, const at::Tensor& x);
+
+// How both judges train: AdamW, short warmup, cosine down to 2 %, gradients clipped at 2.
+OptimizerOptions small_cnn_optimizer(double lr, int64_t steps);
 
 }  // namespace atelier

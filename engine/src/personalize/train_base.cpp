@@ -50,6 +50,19 @@ void save_half(const fs::path& path, const TensorMap& m) {
     save_tensors(path.string(), half, {{"format", "pt"}});
 }
 
+// The trainer's progress of one phase, as the request's callback takes it.
+void report_phase(const TrainBaseRequest& request, const std::string& phase, const TrainProgress& p) {
+    if (!request.on_progress) return;
+    TrainBaseProgress q;
+    q.phase = phase;
+    q.step = p.step;
+    q.total = p.total;
+    q.loss = p.loss_avg;
+    q.step_seconds = p.step_seconds;
+    q.eta_seconds = p.eta_seconds;
+    request.on_progress(q);
+}
+
 // Mean-L1 + MSE + image-gradient L1 (keeps edges sharp) + a small KL to N(0, 1).
 at::Tensor vae_loss(const AutoencoderKL& vae, const at::Tensor& images, at::Generator& gen) {
     auto [mean, logvar] = vae.encode(images);
@@ -83,17 +96,7 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
 
     BaseModelConfigs cfg = base_model_configs();
     TrainBaseResult result;
-    auto report = [&](const std::string& phase, const TrainProgress& p) {
-        if (!request.on_progress) return;
-        TrainBaseProgress q;
-        q.phase = phase;
-        q.step = p.step;
-        q.total = p.total;
-        q.loss = p.loss_avg;
-        q.step_seconds = p.step_seconds;
-        q.eta_seconds = p.eta_seconds;
-        request.on_progress(q);
-    };
+    auto report = [&](const std::string& phase, const TrainProgress& p) { report_phase(request, phase, p); };
     const uint64_t data_base = base_model_train_base(request.seed);
 
     // ---- phase 1: the autoencoder
@@ -311,15 +314,7 @@ TrainBaseResult finetune_base_decoder(const TrainBaseRequest& request) {
     loop.cancel = request.cancel;
     loop.on_progress = [&](const TrainProgress& p) {
         result.decoder_loss = p.loss_avg;
-        if (!request.on_progress) return;
-        TrainBaseProgress q;
-        q.phase = "decoder";
-        q.step = p.step;
-        q.total = p.total;
-        q.loss = p.loss_avg;
-        q.step_seconds = p.step_seconds;
-        q.eta_seconds = p.eta_seconds;
-        request.on_progress(q);
+        report_phase(request, "decoder", p);
     };
     const uint64_t data_base = base_model_train_base(request.seed) ^ 0xDECull;
     const bool done = run_training(trainer, loop, [&](int64_t step) {
