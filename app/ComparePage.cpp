@@ -1,4 +1,5 @@
 #include "ComparePage.h"
+#include "SettingsDialog.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -193,7 +194,7 @@ void ComparePage::showNextPair() {
     if (store_ && queueId_ && annotatorId_) {
         try {
             if (learnMode_) {
-                if (!features_) features_ = atelier::taste::make_basic_features();
+                if (!features_) features_ = atelier::taste::make_feature_extractor(tasteFeatureSet());
                 if (!featureCache_) featureCache_ = std::make_unique<atelier::taste::AssetFeatureCache>(*store_, *features_);
                 atelier::taste::PairChoiceOptions options;
                 options.seed = uint64_t(annotatorId_);

@@ -249,8 +249,14 @@ void MainWindow::setProfile(int64_t profileId) {
                 atelier::StoreOptions options;
                 options.data_dir = dataDir;
                 auto store = atelier::Store::open(options);
-                const auto extractor = make_basic_features();
-                const auto record = store->latest_reward_model(profileId, extractor->feature_set());
+                const auto extractor = make_feature_extractor(tasteFeatureSet());
+                auto record = store->latest_reward_model(profileId, extractor->feature_set());
+                if (!record && !store->list_comparisons(profileId, -1, false, 1).empty()) {
+                    // Choices made, but no model for these features yet (new features): learn it now.
+                    const ProfileFit fit = fit_profile(*store, profileId, *extractor, 5, true, false);
+                    store->save_reward_model(to_record(fit.model, profileId, fit.heldout_accuracy));
+                    record = store->latest_reward_model(profileId, extractor->feature_set());
+                }
                 if (!record) throw atelier::Error("No taste model yet: judge some pairs, then Memory > Taste > Learn.");
                 const RewardModel model = from_record(*record);
                 std::vector<std::vector<float>> features;
@@ -294,7 +300,7 @@ void MainWindow::configurePresenter() {
 QString MainWindow::tasteLine(const QImage& a, const QImage& b) const {
     if (!store_ || !profileId_) return {};
     try {
-        const auto features = atelier::taste::make_basic_features();
+        const auto features = atelier::taste::make_feature_extractor(tasteFeatureSet());
         const auto record = store_->latest_reward_model(profileId_, features->feature_set());
         if (!record) return tr("no taste model yet (Memory > Taste)");
         const atelier::taste::RewardModel model = atelier::taste::from_record(*record);

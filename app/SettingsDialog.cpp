@@ -14,6 +14,8 @@
 #include <QSpinBox>
 #include <QStyleFactory>
 
+#include "atelier/taste.h"
+
 StudioSettings StudioSettings::load() {
     QSettings s;
     StudioSettings settings;
@@ -22,6 +24,7 @@ StudioSettings StudioSettings::load() {
     settings.threads = s.value(QStringLiteral("threads"), settings.threads).toInt();
     settings.previewInterval = s.value(QStringLiteral("previewInterval"), settings.previewInterval).toInt();
     settings.theme = s.value(QStringLiteral("theme"), settings.theme).toString();
+    settings.tasteFeatures = s.value(QStringLiteral("tasteFeatures")).toString();
     return settings;
 }
 
@@ -32,6 +35,14 @@ void StudioSettings::save() const {
     s.setValue(QStringLiteral("threads"), threads);
     s.setValue(QStringLiteral("previewInterval"), previewInterval);
     s.setValue(QStringLiteral("theme"), theme);
+    s.setValue(QStringLiteral("tasteFeatures"), tasteFeatures);
+}
+
+std::string tasteFeatureSet() {
+    const std::string chosen = StudioSettings::load().tasteFeatures.toStdString();
+    for (const std::string& available : atelier::taste::available_feature_sets())
+        if (available == chosen) return chosen;
+    return atelier::taste::default_feature_set();  // nothing chosen, or a set this installation lacks
 }
 
 SettingsDialog::SettingsDialog(const StudioSettings& settings, QWidget* parent) : QDialog(parent) {
@@ -70,6 +81,18 @@ SettingsDialog::SettingsDialog(const StudioSettings& settings, QWidget* parent) 
     theme_->addItem(tr("Light"), QStringLiteral("light"));
     theme_->setCurrentIndex(std::max(0, theme_->findData(settings.theme)));
     form->addRow(tr("Theme"), theme_);
+    tasteFeatures_ = new QComboBox;
+    tasteFeatures_->addItem(tr("Default (%1)").arg(QString::fromStdString(atelier::taste::default_feature_set())), QString());
+    for (const std::string& set : atelier::taste::available_feature_sets()) {
+        const QString name = QString::fromStdString(set);
+        tasteFeatures_->addItem(set == "world-attributes-v1" ? tr("Learned world encoder (%1)").arg(name)
+                                                             : tr("Picture statistics (%1)").arg(name),
+                                name);
+    }
+    tasteFeatures_->setCurrentIndex(std::max(0, tasteFeatures_->findData(settings.tasteFeatures)));
+    tasteFeatures_->setToolTip(tr("What the taste model sees in a picture. Each set keeps its own model, "
+                                  "learnt again from the same choices."));
+    form->addRow(tr("Taste features"), tasteFeatures_);
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
     connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
@@ -83,6 +106,7 @@ StudioSettings SettingsDialog::settings() const {
     s.threads = threads_->value();
     s.previewInterval = previewInterval_->value();
     s.theme = theme_->currentData().toString();
+    s.tasteFeatures = tasteFeatures_->currentData().toString();
     return s;
 }
 

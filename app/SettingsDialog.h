@@ -1,6 +1,8 @@
-// SettingsDialog: data directory, device, threads, preview interval, theme. Stored in QSettings.
+// SettingsDialog: data directory, device, threads, preview interval, theme, taste features. Stored in QSettings.
 #pragma once
 #include <QDialog>
+
+#include <string>
 
 struct StudioSettings {
     QString dataDir;            // empty: the default ($ATELIER_DATA_DIR, $XDG_DATA_HOME/atelier)
@@ -8,6 +10,7 @@ struct StudioSettings {
     int threads = 0;            // 0: one per CPU
     int previewInterval = 1;    // steps between live previews
     QString theme = QStringLiteral("dark");    // "dark", "light"
+    QString tasteFeatures;      // a feature set name; empty: the engine's default
 
     static StudioSettings load();
     void save() const;
@@ -29,7 +32,12 @@ private:
     QSpinBox* threads_;
     QSpinBox* previewInterval_;
     QComboBox* theme_;
+    QComboBox* tasteFeatures_;
 };
+
+// The feature set taste is learnt with (the person's choice, else the engine's default), for
+// atelier::taste::make_feature_extractor.
+std::string tasteFeatureSet();
 
 // Applies the dark or light palette to the whole application.
 void applyTheme(const QString& theme);

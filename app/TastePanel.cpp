@@ -1,4 +1,5 @@
 #include "TastePanel.h"
+#include "SettingsDialog.h"
 
 #include <QHBoxLayout>
 #include <QLabel>
@@ -67,7 +68,7 @@ void TastePanel::run(bool writeMemory) {
             atelier::StoreOptions options;
             options.data_dir = dataDir;
             auto store = atelier::Store::open(options);
-            const auto extractor = make_basic_features();
+            const auto extractor = make_feature_extractor(tasteFeatureSet());
             ProfileFit fit = fit_profile(*store, profileId, *extractor, 5, true, true);
             store->save_reward_model(to_record(fit.model, profileId, fit.heldout_accuracy));
             result->choices = int(fit.data.labels.size());

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "atelier/system.h"
+#include "atelier/taste.h"
 #include "commands.h"
 
 namespace atelier::cli {
@@ -30,6 +31,9 @@ void add_system_commands(CLI::App& app, GlobalOptions& global) {
         std::cout << "default model " << (model.empty() ? "not present" : model) << "\n";
         const std::string vocab = clip_vocab_dir();
         std::cout << "CLIP vocab   " << (vocab.empty() ? "not present" : vocab) << "\n";
+        const std::string encoders = taste_encoder_dir();
+        std::cout << "taste features " << taste::default_feature_set()
+                  << (encoders.empty() ? "  (no learned encoder installed)" : "  (" + encoders + ")") << "\n";
     });
 }
 

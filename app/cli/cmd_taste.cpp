@@ -112,6 +112,11 @@ void print_curves(const SimulationReport& r) {
 void add_taste_commands(CLI::App& app, GlobalOptions& global) {
     CLI::App* taste = app.add_subcommand("taste", "learn a profile's taste from its pairwise choices");
     taste->require_subcommand(1);
+    auto features = std::make_shared<std::string>();
+    taste->add_option("--features", *features,
+                      "feature set the taste is learnt with (atelier-basic-v1, or world-attributes-v1 where its "
+                      "encoder is installed; default: " + default_feature_set() + ")");
+    taste->fallthrough();   // --features may follow the subcommand's name too
 
     // ---- fit ----
     {
@@ -126,10 +131,10 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
         cmd->add_option("--folds", a->folds, "cross-validation folds for the held-out accuracy");
         cmd->add_flag("--ignore-memory", a->no_memory, "do not use the person's memory entries as a prior");
         cmd->add_flag("--dry-run", a->dry_run, "fit and report, save nothing");
-        cmd->callback([&global, a] {
+        cmd->callback([&global, a, features] {
             auto store = open_taste_store(global);
             const Profile profile = find_profile_arg(*store, a->profile);
-            const auto fx = make_basic_features();
+            const auto fx = make_feature_extractor(*features);
             ProfileFit f = fit_profile(*store, profile.id, *fx, a->folds, !a->no_memory);
             std::cout << "profile      " << profile.name << " (" << profile.id << ")\n";
             std::cout << "features     " << fx->feature_set() << " (" << fx->dim() << ")\n";
@@ -155,10 +160,10 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
         auto* cmd = taste->add_subcommand("show", "what the saved model learned: directions, accuracy");
         auto profile_name = std::make_shared<std::string>();
         cmd->add_option("--profile", *profile_name, "profile name or id")->required();
-        cmd->callback([&global, profile_name] {
+        cmd->callback([&global, profile_name, features] {
             auto store = open_taste_store(global);
             const Profile profile = find_profile_arg(*store, *profile_name);
-            const auto fx = make_basic_features();
+            const auto fx = make_feature_extractor(*features);
             const auto record = store->latest_reward_model(profile.id, fx->feature_set());
             if (!record) throw Error("profile '" + profile.name + "' has no fitted model (run: atelier-cli taste fit)");
             const RewardModel model = from_record(*record);
@@ -179,10 +184,10 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
         cmd->add_option("--profile", *profile_name, "profile name or id")->required();
         cmd->add_option("first", *first, "asset id or picture file")->required();
         cmd->add_option("second", *second, "asset id or picture file")->required();
-        cmd->callback([&global, profile_name, first, second] {
+        cmd->callback([&global, profile_name, first, second, features] {
             auto store = open_taste_store(global);
             const Profile profile = find_profile_arg(*store, *profile_name);
-            const auto fx = make_basic_features();
+            const auto fx = make_feature_extractor(*features);
             const RewardModel model = latest_model(*store, profile, *fx);
             AssetFeatureCache cache(*store, *fx);
             const Prediction p = model.predict(any_features(cache, *fx, *first), any_features(cache, *fx, *second));
@@ -208,10 +213,10 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
         cmd->add_option("--step", a->step, "the how-manieth choice of the session (mixed into the seed)");
         cmd->add_option("--epsilon", a->epsilon, "probability of a random pair instead");
         cmd->add_flag("--uncertainty", a->uncertainty, "largest predictive variance instead of information gain");
-        cmd->callback([&global, a] {
+        cmd->callback([&global, a, features] {
             auto store = open_taste_store(global);
             const Profile profile = find_profile_arg(*store, a->profile);
-            const auto fx = make_basic_features();
+            const auto fx = make_feature_extractor(*features);
             RewardModel model(fx->feature_set(), fx->names());
             if (store->latest_reward_model(profile.id, fx->feature_set())) model = latest_model(*store, profile, *fx);
             else std::cout << "(no fitted model yet: using the prior)\n";
@@ -256,10 +261,10 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
         cmd->add_flag("--keep-stale", a->keep_stale, "keep the learner's entries whose direction is gone");
         cmd->add_option("--min-z", a->min_z, "weight / posterior sd at least this");
         cmd->add_option("--min-weight", a->min_weight, "standardized weight at least this");
-        cmd->callback([&global, a] {
+        cmd->callback([&global, a, features] {
             auto store = open_taste_store(global);
             const Profile profile = find_profile_arg(*store, a->profile);
-            const auto fx = make_basic_features();
+            const auto fx = make_feature_extractor(*features);
             ProfileFit f = fit_profile(*store, profile.id, *fx, 5, true);
             MemoryWriteOptions o;
             o.dry_run = a->dry_run;
@@ -285,10 +290,10 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
         auto pictures = std::make_shared<std::vector<std::string>>();
         cmd->add_option("--profile", *profile_name, "profile name or id")->required();
         cmd->add_option("pictures", *pictures, "asset ids or picture files")->required();
-        cmd->callback([&global, profile_name, pictures] {
+        cmd->callback([&global, profile_name, pictures, features] {
             auto store = open_taste_store(global);
             const Profile profile = find_profile_arg(*store, *profile_name);
-            const auto fx = make_basic_features();
+            const auto fx = make_feature_extractor(*features);
             const RewardModel model = latest_model(*store, profile, *fx);
             AssetFeatureCache cache(*store, *fx);
             std::vector<std::vector<float>> feats;
@@ -310,9 +315,9 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
         auto k = std::make_shared<int>(6);
         cmd->add_option("--out", *out, "file to write the prototype set to")->required();
         cmd->add_option("--k", *k, "number of prototypes");
-        cmd->callback([&global, out, k] {
+        cmd->callback([&global, out, k, features] {
             auto store = open_taste_store(global);
-            const auto fx = make_basic_features();
+            const auto fx = make_feature_extractor(*features);
             std::vector<RewardModel> models;
             for (const Profile& p : store->list_profiles())
                 if (auto r = store->latest_reward_model(p.id, fx->feature_set())) models.push_back(from_record(*r));
@@ -366,7 +371,7 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
         cmd->add_option("--into-profile", a->into_profile, "store one simulated person's judgements under this profile");
         cmd->add_option("--judgements", a->judgements, "with --into-profile: how many");
         cmd->add_option("--archetype", a->archetype, "with --into-profile: 0..4 (default: drawn from the seed)");
-        cmd->callback([&global, a] {
+        cmd->callback([&global, a, features] {
             if (a->into_profile.empty()) {
                 SimulationOptions o;
                 o.people = a->people;
@@ -378,6 +383,7 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
                 o.seed = a->seed;
                 o.label_noise = a->noise;
                 o.checkpoints = a->checkpoints;
+                o.features = std::shared_ptr<const FeatureExtractor>(make_feature_extractor(*features));
                 o.threads = global.threads > 0 ? global.threads : 2;
                 o.on_progress = [](const std::string& line) { std::cerr << line << "\n"; };
                 print_curves(run_simulation(o));

@@ -19,6 +19,7 @@
 #include "StudioSetup.h"
 #include "atelier/store.h"
 #include "atelier/taste.h"
+#include "taste_features_scope.h"
 
 namespace {
 
@@ -79,7 +80,9 @@ private Q_SLOTS:
 
     void bestOfNShowsTheBatchInTasteOrder() {
         QTemporaryDir dir;
-        const auto features = atelier::taste::make_basic_features();
+        const TasteFeaturesScope statistics(QStringLiteral("atelier-basic-v1"));  // the light-lover speaks of lightness
+        const auto features = atelier::taste::make_feature_extractor(tasteFeatureSet());
+        QCOMPARE(features->feature_set(), std::string("atelier-basic-v1"));
         const atelier::taste::RewardModel model = storeLightLover(dir, *features);
         StudioOptions options;
         options.dataDir = dir.path();
@@ -110,7 +113,9 @@ private Q_SLOTS:
 
     void bestOfNRanksClipsByTheMeanOfTheirFrames() {
         QTemporaryDir dir;
-        const auto features = atelier::taste::make_basic_features();
+        const TasteFeaturesScope statistics(QStringLiteral("atelier-basic-v1"));  // the light-lover speaks of lightness
+        const auto features = atelier::taste::make_feature_extractor(tasteFeatureSet());
+        QCOMPARE(features->feature_set(), std::string("atelier-basic-v1"));
         const atelier::taste::RewardModel model = storeLightLover(dir, *features);
         StudioOptions options;
         options.dataDir = dir.path();

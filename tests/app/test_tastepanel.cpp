@@ -1,12 +1,15 @@
 // The Taste panel learns a person's taste from their stored choices on the worker thread, shows what
 // it learned, and writes it into the memory as learner entries.
 #include <QtTest>
+#include <QApplication>
 #include <QLabel>
 #include <QTemporaryDir>
 
 #include "JobRunner.h"
 #include "TastePanel.h"
 #include "atelier/store.h"
+#include "atelier/world.h"
+#include "taste_features_scope.h"
 
 namespace {
 // A picture with a coloured disc on grey: warm discs (reds, oranges) or cool ones (blues, cyans).
@@ -27,6 +30,7 @@ class TestTastePanel : public QObject {
     Q_OBJECT
 private Q_SLOTS:
     void learnsWarmOverCoolAndWritesMemory() {
+        const TasteFeaturesScope statistics(QStringLiteral("atelier-basic-v1"));  // warmth is a picture statistic
         QTemporaryDir dir;
         atelier::StoreOptions options;
         options.data_dir = dir.path().toStdString();
@@ -78,7 +82,55 @@ private Q_SLOTS:
         if (entries.empty())
             QCOMPARE(panel.statusLabel()->text(), QStringLiteral("No direction is strong enough for the memory yet."));
     }
+
+    // With the default features (the shipped world encoder) the panel speaks the world's words.
+    void learnsInTheWorldsWordsWithTheDefaultEncoder() {
+        const TasteFeaturesScope defaults{QString()};
+        QTemporaryDir dir;
+        atelier::StoreOptions options;
+        options.data_dir = dir.path().toStdString();
+        auto store = atelier::Store::open(options);
+        const int64_t me = store->create_profile("red-lover").id;
+        // 40 choices between two renders of the world that differ in the object's colour: red always wins.
+        for (int i = 0; i < 40; ++i) {
+            atelier::world::Scene scene = atelier::world::sample_scene(atelier::world::derive_seed(41, uint64_t(i)));
+            scene.colour = atelier::world::Colour::red;
+            if (scene.background_colour == scene.colour) scene.background_colour = atelier::world::Colour::white;
+            const int64_t red = store->import_asset(atelier::world::render_scene(scene, 64)).id;
+            scene.colour = atelier::world::Colour::blue;
+            if (scene.background_colour == scene.colour) scene.background_colour = atelier::world::Colour::white;
+            const int64_t blue = store->import_asset(atelier::world::render_scene(scene, 64)).id;
+            atelier::Judgement j;
+            j.annotator_id = me;
+            const bool redLeft = i % 2 == 0;
+            j.left_asset_id = redLeft ? red : blue;
+            j.right_asset_id = redLeft ? blue : red;
+            j.choice = redLeft ? atelier::Choice::left : atelier::Choice::right;
+            store->record_judgement(j);
+        }
+        JobRunner runner;
+        TastePanel panel(&runner);
+        panel.setProfile(dir.path(), me);
+        QSignalSpy learned(&panel, &TastePanel::learned);
+        panel.learn();
+        QVERIFY(learned.wait(60000));
+        QVERIFY2(panel.summary().heldoutAccuracy > 0.85, qPrintable(QString::number(panel.summary().heldoutAccuracy)));
+        QVERIFY(panel.summary().directions.size() >= 2);
+        const QString strongest = panel.summary().directions.value(0) + QLatin1Char('|') + panel.summary().directions.value(1);
+        QVERIFY2(strongest.contains(QStringLiteral("likes red objects")) ||
+                     strongest.contains(QStringLiteral("dislikes blue objects")),
+                 qPrintable(strongest));
+        const auto record = store->latest_reward_model(me);
+        QVERIFY(record.has_value());
+        QCOMPARE(record->feature_set, std::string("world-attributes-v1"));
+    }
 };
 
-QTEST_MAIN(TestTastePanel)
+int main(int argc, char** argv) {
+    QStandardPaths::setTestModeEnabled(true);
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName(QStringLiteral("AtelierTest"));
+    TestTastePanel test;
+    return QTest::qExec(&test, argc, argv);
+}
 #include "test_tastepanel.moc"

@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -133,4 +134,43 @@ TEST_CASE("world-attribute features: one probability distribution per attribute 
     std::filesystem::remove(path);
     CHECK_THROWS_WITH_AS(make_world_attribute_features(path), doctest::Contains(path.c_str()), Error);
     CHECK_THROWS_WITH_AS(make_world_attribute_features(path), doctest::Contains("world-attribute features"), Error);
+}
+
+TEST_CASE("the shipped world encoder reads the world's renders, and is the studio's default taste features") {
+    at::set_num_threads(1);
+    const std::vector<std::string> sets = available_feature_sets();
+    REQUIRE(std::find(sets.begin(), sets.end(), "world-attributes-v1") != sets.end());
+    CHECK(default_feature_set() == "world-attributes-v1");
+    CHECK(make_feature_extractor("atelier-basic-v1")->feature_set() == "atelier-basic-v1");
+    CHECK_THROWS_WITH_AS(make_feature_extractor("clip-vision-v9"), doctest::Contains("clip-vision-v9"), Error);
+    const auto encoder = make_feature_extractor();
+    REQUIRE(encoder->feature_set() == "world-attributes-v1");
+    const std::vector<std::string> names = encoder->names();
+    // Read each head's most probable value back and compare it with the scene the renderer drew.
+    const int kScenes = 60;
+    int shape = 0, colour = 0, background = 0, count = 0;
+    auto argmax_of = [&](const std::vector<float>& f, const std::string& head) {
+        std::string best;
+        float top = -1;
+        for (size_t i = 0; i < names.size(); ++i)
+            if (names[i].rfind(head + "=", 0) == 0 && f[i] > top) {
+                top = f[i];
+                best = names[i].substr(head.size() + 1);
+            }
+        return best;
+    };
+    for (int i = 0; i < kScenes; ++i) {
+        const world::Scene s = world::sample_scene(world::derive_seed(0x5eed, uint64_t(i)));
+        const std::vector<float> f = encoder->extract(world::render_scene(s, 64));
+        shape += argmax_of(f, "shape") == world::name(s.shape);
+        colour += argmax_of(f, "colour") == world::name(s.colour);
+        background += argmax_of(f, "background") == world::name(s.background);
+        count += argmax_of(f, "count") == std::to_string(s.count);
+    }
+    MESSAGE("shape " << shape << ", colour " << colour << ", background " << background << ", count " << count << " of "
+                     << kScenes);
+    CHECK(shape >= kScenes * 3 / 4);
+    CHECK(colour >= kScenes * 9 / 10);
+    CHECK(background >= kScenes * 9 / 10);
+    CHECK(count >= kScenes * 9 / 10);
 }

@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <map>
 #include <random>
 #include <set>
 
 #include "atelier/taste.h"
+#include "atelier/world.h"
 #include "engine/store_test_util.h"
 
 using namespace atelier;
@@ -679,4 +681,42 @@ TEST_CASE("learn my taste: the next pair comes from the queue's pictures, never 
     CHECK_FALSE(next_pair_to_learn(*store, me.id, pool, cache, options));  // every pair judged
     CHECK(last_confidence > 0.2);
     CHECK_FALSE(next_pair_to_learn(*store, me.id, {assets[0]}, cache, options));
+}
+
+TEST_CASE("direction phrases: every world attribute has both, and one text never names two features") {
+    // The world encoder's feature names, without loading it: the classifier's heads in order.
+    std::vector<std::string> world_names;
+    auto add = [&](const std::string& head, const std::vector<std::string>& values) {
+        for (const auto& v : values) world_names.push_back(head + "=" + v);
+    };
+    add("shape", world::all_shape_names());
+    add("colour", world::all_colour_names());
+    add("background", world::all_background_names());
+    add("bg_colour", world::all_colour_names());
+    add("position", world::all_position_names());
+    add("count", {"1", "2", "3"});
+    add("size", world::all_size_names());
+    add("style", world::all_style_names());
+    for (const std::string& n : world_names) {
+        INFO(n);
+        const DirectionPhrase* like = find_phrase(n, +1);
+        const DirectionPhrase* dislike = find_phrase(n, -1);
+        REQUIRE(like);
+        REQUIRE(dislike);
+        CHECK(like->kind == "like");
+        CHECK(dislike->kind == "dislike");
+        CHECK(like->text == dislike->text);
+    }
+    CHECK(find_phrase("shape=star", +1)->text == "stars");
+    CHECK(find_phrase("background=stripes", -1)->description == "dislikes striped backgrounds");
+    CHECK(find_phrase("bg_colour=black", +1)->text == "a black background");
+    // A memory entry's text must lead back to one feature, whichever set the model uses.
+    std::map<std::string, std::string> feature_of_text;
+    for (const DirectionPhrase& p : direction_phrases()) {
+        std::string text = p.text;
+        std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+        const auto [it, inserted] = feature_of_text.emplace(text, p.feature);
+        INFO(text);
+        CHECK(it->second == p.feature);
+    }
 }

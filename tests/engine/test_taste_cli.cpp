@@ -1,7 +1,8 @@
 // labels: fast
 // links: core
 // atelier-cli taste on a store: a simulated person's judgements -> fit (saved record) -> show -> predict ->
-// next-pair -> rank -> learn-memory (entries written as the learner, the person's entry respected).
+// next-pair -> rank -> learn-memory (entries written as the learner, the person's entry respected), with the
+// picture statistics; then the default feature set, the shipped world encoder, writes the world's words.
 #include <doctest/doctest.h>
 
 #include <array>
@@ -40,7 +41,7 @@ TEST_CASE("taste commands on a simulated profile") {
     store_test::TempDir dir("taste-cli");
     const std::string d = dir.str();
 
-    Run r = run(d, "taste fit --profile nobody");
+    Run r = run(d, "taste fit --features atelier-basic-v1 --profile nobody");
     CHECK(r.code != 0);
     CHECK(r.output.find("no profile named 'nobody'") != std::string::npos);
 
@@ -48,11 +49,11 @@ TEST_CASE("taste commands on a simulated profile") {
     REQUIRE(r.code == 0);
     CHECK(r.output.find("240 simulated judgements") != std::string::npos);
 
-    r = run(d, "taste show --profile sim");
+    r = run(d, "taste show --features atelier-basic-v1 --profile sim");
     CHECK(r.code != 0);   // nothing fitted yet
     CHECK(r.output.find("taste fit") != std::string::npos);
 
-    r = run(d, "taste fit --profile sim");
+    r = run(d, "taste fit --features atelier-basic-v1 --profile sim");
     INFO(r.output);
     REQUIRE(r.code == 0);
     CHECK(r.output.find("atelier-basic-v1") != std::string::npos);
@@ -72,12 +73,12 @@ TEST_CASE("taste commands on a simulated profile") {
         CHECK_FALSE(record->parameters.empty());
     }
 
-    r = run(d, "taste show --profile sim");
+    r = run(d, "taste show --features atelier-basic-v1 --profile sim");
     REQUIRE(r.code == 0);
     CHECK(r.output.find("held-out accuracy") != std::string::npos);
     CHECK(r.output.find("subject_warmth") != std::string::npos);
 
-    r = run(d, "taste predict --profile sim 1 2");
+    r = run(d, "taste predict --features atelier-basic-v1 --profile sim 1 2");
     REQUIRE(r.code == 0);
     double p1 = -1, pt = -1, p2 = -1;
     const size_t a = r.output.find("P(first)"), t = r.output.find("P(tie)"), b = r.output.find("P(second)");
@@ -89,18 +90,18 @@ TEST_CASE("taste commands on a simulated profile") {
     p2 = std::stod(r.output.substr(b + 10));
     CHECK(p1 + pt + p2 == doctest::Approx(1.0).epsilon(0.003));
 
-    r = run(d, "taste next-pair --profile sim --epsilon 0 1 2 3 4 5 6");
+    r = run(d, "taste next-pair --features atelier-basic-v1 --profile sim --epsilon 0 1 2 3 4 5 6");
     REQUIRE(r.code == 0);
     CHECK(r.output.find("score") != std::string::npos);
-    const Run again = run(d, "taste next-pair --profile sim --epsilon 0 1 2 3 4 5 6");
+    const Run again = run(d, "taste next-pair --features atelier-basic-v1 --profile sim --epsilon 0 1 2 3 4 5 6");
     CHECK(again.output == r.output);   // deterministic
 
-    r = run(d, "taste rank --profile sim 1 2 3 4");
+    r = run(d, "taste rank --features atelier-basic-v1 --profile sim 1 2 3 4");
     REQUIRE(r.code == 0);
     CHECK(r.output.find("P(best)") != std::string::npos);
 
     // The person's own entry about a direction is kept; the learner writes its entries once.
-    r = run(d, "taste learn-memory --profile sim --min-z 2 --dry-run");
+    r = run(d, "taste learn-memory --features atelier-basic-v1 --profile sim --min-z 2 --dry-run");
     REQUIRE(r.code == 0);
     const size_t add = r.output.find("would add      ");
     REQUIRE(add != std::string::npos);
@@ -118,11 +119,11 @@ TEST_CASE("taste commands on a simulated profile") {
         mine.weight = 0.3;
         store->add_memory(mine, atelier::Actor::user);
     }
-    r = run(d, "taste learn-memory --profile sim --min-z 2");
+    r = run(d, "taste learn-memory --features atelier-basic-v1 --profile sim --min-z 2");
     INFO(r.output);
     REQUIRE(r.code == 0);
     CHECK(r.output.find("yours    " + description) != std::string::npos);
-    const Run second = run(d, "taste learn-memory --profile sim --min-z 2");
+    const Run second = run(d, "taste learn-memory --features atelier-basic-v1 --profile sim --min-z 2");
     CHECK(second.output.find("add ") == std::string::npos);   // nothing new the second time
     {
         auto store = atelier::Store::open(so);
@@ -139,4 +140,31 @@ TEST_CASE("taste commands on a simulated profile") {
         CHECK(mine == 1);
         CHECK(learned >= 1);
     }
+}
+
+TEST_CASE("taste with the default features: the world encoder learns in the world's words") {
+    store_test::TempDir dir("taste-cli-world");
+    const std::string d = dir.str();
+    // Archetype 0: warm object colours, one object, no stripes or checkerboards.
+    Run r = run(d, "taste simulate --into-profile sim --judgements 200 --archetype 0 --seed 9");
+    REQUIRE(r.code == 0);
+    r = run(d, "taste fit --profile sim");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(r.output.find("world-attributes-v1") != std::string::npos);
+    r = run(d, "taste learn-memory --profile sim --min-z 2 --dry-run");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    // What it would write speaks of what this person cares about, in words the embedded model draws.
+    int hits = 0;
+    for (const char* expected : {"dislikes stripes", "dislikes striped", "dislikes checkered", "likes a single object",
+                                 "dislikes three objects", "likes red objects", "likes orange objects",
+                                 "likes yellow objects", "likes pink objects", "dislikes blue objects",
+                                 "dislikes green objects", "dislikes cyan objects", "dislikes purple objects"})
+        hits += r.output.find(expected) != std::string::npos;
+    CHECK(hits >= 2);
+    CHECK(r.output.find("add      likes blue objects") == std::string::npos);
+    r = run(d, "taste fit --profile sim --features clip-vision-v9");
+    CHECK(r.code != 0);
+    CHECK(r.output.find("no feature set 'clip-vision-v9'") != std::string::npos);
 }

@@ -28,6 +28,8 @@ std::string data_dir(const std::string& override_dir = "");
 
 // The embedded default model's folder (installed or in the source tree); empty if none is present.
 std::string default_model_dir();
+// The shipped learned taste encoders' folder (resources/taste); empty if none is present.
+std::string taste_encoder_dir();
 // The shipped CLIP vocabulary folder (vocab.json + merges.txt) for checkpoints that carry none.
 std::string clip_vocab_dir();
 

@@ -125,6 +125,16 @@ std::unique_ptr<FeatureExtractor> make_world_attribute_features(const std::strin
 std::unique_ptr<FeatureExtractor> concatenate_features(std::unique_ptr<FeatureExtractor> first,
                                                        std::unique_ptr<FeatureExtractor> second);
 
+// The feature sets a profile can learn with in the studio and the CLI, by name: "atelier-basic-v1" always,
+// "world-attributes-v1" when its encoder is installed (taste_encoder_dir()/world-attributes-v1.safetensors).
+std::vector<std::string> available_feature_sets();
+// What a profile learns with unless the person chose otherwise: the learned world encoder when installed
+// (the pictures of the embedded model are its world), else the picture statistics.
+std::string default_feature_set();
+// The extractor of one of available_feature_sets(); an empty name means default_feature_set(). Throws Error
+// naming the set and the ones available otherwise.
+std::unique_ptr<FeatureExtractor> make_feature_extractor(const std::string& feature_set = "");
+
 // Running mean and standard deviation (Welford), so that weights of different features are comparable.
 struct Standardizer {
     int64_t count = 0;
@@ -376,7 +386,7 @@ private:
 // phrase, a negative one its `-` phrase. `text` is usable as a prompt addition (kind "like" goes to the
 // prompt, "dislike" to the negative prompt, see prompt_rules.h); `description` is what the studio shows.
 struct DirectionPhrase {
-    std::string feature;        // basic feature name
+    std::string feature;        // feature name (atelier-basic-v1's or world-attributes-v1's)
     int sign = 1;               // +1: the phrase for a positive weight; -1 for a negative weight
     std::string kind;           // "like" or "dislike"
     std::string text;           // "warm colours", "busy textures"

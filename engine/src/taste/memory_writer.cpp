@@ -7,6 +7,7 @@
 #include <map>
 
 #include "atelier/taste.h"
+#include "atelier/world.h"
 #include "taste/taste_internal.h"
 
 namespace atelier::taste {
@@ -61,6 +62,51 @@ const std::vector<DirectionPhrase>& direction_phrases() {
         }
         p.push_back({"subject_parts", +1, "like", "several subjects", "prefers several subjects"});
         p.push_back({"subject_parts", -1, "like", "a single subject", "prefers a single subject"});
+        // world-attributes-v1: one phrase per attribute value, in the words the world's captions use, so that
+        // a learned entry is something the embedded model can draw (a like joins the prompt, a dislike the
+        // negative prompt).
+        auto both = [&](const std::string& feature, const std::string& text, const std::string& what) {
+            p.push_back({feature, +1, "like", text, "likes " + what});
+            p.push_back({feature, -1, "dislike", text, "dislikes " + what});
+        };
+        using namespace world;
+        for (int i = 0; i < kShapeCount; ++i) {
+            const std::string plural_name(plural(Shape(i)));
+            both("shape=" + std::string(name(Shape(i))), plural_name, plural_name);
+        }
+        for (int i = 0; i < kColourCount; ++i) {
+            const std::string c(name(Colour(i)));
+            both("colour=" + c, c, c + " objects");
+            both("bg_colour=" + c, "a " + c + " background", c + " backgrounds");
+        }
+        struct Words {
+            const char* text;   // in the prompt
+            const char* what;   // in the description
+        };
+        const std::pair<Background, Words> backgrounds[] = {
+            {Background::plain, {"a plain background", "plain backgrounds"}},
+            {Background::vertical_gradient, {"a vertical gradient", "vertical gradients"}},
+            {Background::horizontal_gradient, {"a horizontal gradient", "horizontal gradients"}},
+            {Background::stripes, {"stripes", "striped backgrounds"}},
+            {Background::dots, {"polka dots", "dotted backgrounds"}},
+            {Background::checkered, {"a checkerboard", "checkered backgrounds"}}};
+        for (const auto& [b, w] : backgrounds) both("background=" + std::string(name(b)), w.text, w.what);
+        const std::pair<Position, const char*> positions[] = {{Position::left, "on the left"}, {Position::right, "on the right"},
+                                                              {Position::top, "at the top"},   {Position::bottom, "at the bottom"},
+                                                              {Position::centre, "in the centre"}};
+        for (const auto& [at, text] : positions) both("position=" + std::string(name(at)), text, std::string("objects ") + text);
+        both("count=1", "a single object", "a single object");
+        both("count=2", "two objects", "two objects");
+        both("count=3", "three objects", "three objects");
+        for (int i = 0; i < kSizeCount; ++i) {
+            const std::string size(name(Size(i)));
+            both("size=" + size, (i == int(Size::medium) ? "medium-sized" : size) + " objects", size + " objects");
+        }
+        const std::pair<Style, Words> styles[] = {
+            {Style::flat, {"flat style", "the flat style"}},      {Style::outlined, {"outlined", "outlined shapes"}},
+            {Style::soft_shadow, {"soft shadow", "soft shadows"}}, {Style::watercolour, {"watercolour", "watercolour"}},
+            {Style::neon, {"neon", "neon glow"}},                  {Style::pixel_art, {"pixel art", "pixel art"}}};
+        for (const auto& [style, w] : styles) both("style=" + std::string(name(style)), w.text, w.what);
         return p;
     }();
     return phrases;

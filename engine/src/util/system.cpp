@@ -40,6 +40,8 @@ std::string default_model_dir() {
     return find_resource("models/atelier-tiny", "model_index.json");
 }
 
+std::string taste_encoder_dir() { return find_resource("taste", "world-attributes-v1.safetensors"); }
+
 std::string clip_vocab_dir() { return find_resource("clip", "vocab.json"); }
 
 }  // namespace atelier
