@@ -62,6 +62,12 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
                     "stop the UNet phase after N steps of the --unet-steps schedule, and export")->capture_default_str();
     cmd->add_option("--decoder-steps", request->decoder_steps, "decoder fine-tuning steps (encoder frozen)")
         ->capture_default_str();
+    cmd->add_option("--words-steps", request->words_steps,
+                    "text-encoder steps that teach it to ignore words the world never uses")->capture_default_str();
+    cmd->add_option("--words-batch", request->words_batch, "captions per words step")->capture_default_str();
+    auto only = std::make_shared<std::string>();
+    cmd->add_option("--only", *only, "run one finishing phase alone on an exported model folder")
+        ->check(CLI::IsMember({"decoder", "words"}));
     cmd->add_option("--vae-batch", request->vae_batch, "autoencoder batch size")->capture_default_str();
     cmd->add_option("--unet-batch", request->unet_batch, "UNet batch size")->capture_default_str();
     cmd->add_option("--seed", request->seed, "seed of the data, the initialisation and the noise")->capture_default_str();
@@ -70,7 +76,7 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
     cmd->add_option("--device", request->device, "auto (CUDA when present), cpu, cuda, cuda:N")->capture_default_str();
     cmd->add_option("--checkpoint-every", request->checkpoint_every, "steps between checkpoints")->capture_default_str();
     cmd->add_flag("--resume", request->resume, "continue from OUT/checkpoints");
-    cmd->callback([request, &global] {
+    cmd->callback([request, only, &global] {
         TrainBaseRequest r = *request;
         // One thread unless asked: on a busy 2-core machine two OpenMP threads spin-wait for each other (a VAE
         // step took 7.5 s with 2 threads, 0.9 s with 1). With a GPU, --threads N renders the scenes on N threads.
@@ -79,18 +85,26 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
         ProgressPrinter print;
         r.on_progress = [&](const TrainBaseProgress& p) { print(p); };
         std::signal(SIGINT, on_train_sigint);
-        const TrainBaseResult result = train_base_model(r);
+        const TrainBaseResult result = *only == "decoder" ? finetune_base_decoder(r)
+                                       : *only == "words" ? finetune_base_words(r)
+                                                          : train_base_model(r);
         std::signal(SIGINT, SIG_DFL);
         if (result.cancelled) {
             std::cout << "cancelled: checkpoint saved in " << r.out_dir << "/checkpoints (continue with --resume)\n";
             std::exit(130);
         }
-        std::printf("done: %s\n  vae %s (loss %.4f), encode %s, unet %s (loss %.4f), decoder %s (loss %.4f)\n"
+        if (!only->empty()) {
+            std::printf("done: %s\n  %s %s (loss %.4f)\n", r.out_dir.c_str(), only->c_str(),
+                        duration(*only == "words" ? result.words_seconds : result.decoder_seconds).c_str(),
+                        *only == "words" ? result.words_loss : result.decoder_loss);
+            return;
+        }
+        std::printf("done: %s\n  vae %s (loss %.4f), encode %s, unet %s (loss %.4f), decoder %s (loss %.4f), words %s (loss %.4f)\n"
                     "  scaling_factor %.5f, parameters: unet %lld, vae %lld, text encoder %lld\n",
                     r.out_dir.c_str(), duration(result.vae_seconds).c_str(), result.vae_loss,
                     duration(result.encode_seconds).c_str(), duration(result.unet_seconds).c_str(), result.unet_loss,
                     duration(result.decoder_seconds).c_str(), result.decoder_loss,
-                    result.scaling_factor, (long long)result.unet_parameters, (long long)result.vae_parameters,
+                    duration(result.words_seconds).c_str(), result.words_loss, result.scaling_factor, (long long)result.unet_parameters, (long long)result.vae_parameters,
                     (long long)result.text_encoder_parameters);
     });
 

@@ -160,6 +160,19 @@ int main(int argc, char** argv) {
     AttributeScores scores;
     const auto judged = classifier.predict(generated);
     for (int i = 0; i < captions; ++i) scores.add(judged[size_t(i)], scenes[size_t(i)]);
+    // The same captions with words the world never uses appended: the model should draw the caption.
+    AttributeScores foreign_scores;
+    {
+        std::vector<Image> foreign;
+        for (int i = 0; i < captions; ++i) {
+            GenerateRequest r = base;
+            r.prompt = world::caption(scenes[size_t(i)]) + ", " + kForeignPromptWords[i % 10];
+            r.seed = uint64_t(i);
+            foreign.push_back(generate(*model, r).images.at(0));
+        }
+        const auto p = classifier.predict(foreign);
+        for (int i = 0; i < captions; ++i) foreign_scores.add(p[size_t(i)], scenes[size_t(i)]);
+    }
     std::vector<double> sorted = ms;
     std::sort(sorted.begin(), sorted.end());
     double mean = 0;
@@ -169,6 +182,7 @@ int main(int argc, char** argv) {
     std::printf("| %-28s | shape  | colour | backgr | bg col | positn | count  |\n", "");
     std::printf("|------------------------------|--------|--------|--------|--------|--------|--------|\n");
     print_row("generated (default settings)", scores);
+    print_row("same + foreign words", foreign_scores);
     print_row("autoencoder round trip", round_trip);
     print_row("real renders (ceiling)", ceiling);
     std::printf("\ntime per 64x64 image: mean %.0f ms, median %.0f ms, min %.0f ms (%d thread(s))\n", mean,

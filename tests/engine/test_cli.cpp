@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <unistd.h>
 
@@ -143,4 +145,34 @@ TEST_CASE("a device that is not there, or not a device, is refused by name befor
         CHECK(r.output.find("no CUDA or no GPU is present") != std::string::npos);
         CHECK(!fs::exists(fs::path(dir / "tiny") / "vae" / "config.json"));
     }
+}
+
+TEST_CASE("train-base --only words: teaches a model folder's text encoder, once, and names what is missing") {
+    TempDir dir;
+    const fs::path model = fs::path(dir / "tiny");
+    fs::copy(fs::path(ATELIER_SOURCE_DIR) / "resources" / "models" / "atelier-tiny", model, fs::copy_options::recursive);
+    const fs::path text = model / "text_encoder" / "model.safetensors";
+    auto bytes = [](const fs::path& p) {
+        std::ifstream f(p, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(f), {});
+    };
+    const std::string before = bytes(text);
+    CliRun r = run_cli("train-base --out '" + model.string() + "' --only words --words-steps 2 --words-batch 4");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(r.output.find("words") != std::string::npos);
+    CHECK(bytes(text) != before);   // the text encoder was trained ...
+    CHECK(bytes(text).size() == before.size());   // ... and written in the same layout (float16)
+    CHECK(fs::exists(model / "checkpoints" / "words.done"));
+    const std::string after = bytes(text);
+    r = run_cli("train-base --out '" + model.string() + "' --only words --words-steps 2 --words-batch 4");
+    CHECK(r.code == 0);
+    CHECK(bytes(text) == after);    // done once: a second run changes nothing
+    fs::remove_all(model / "unet");
+    fs::remove(model / "checkpoints" / "words.done");
+    r = run_cli("train-base --out '" + model.string() + "' --only words --words-steps 2 --words-batch 4");
+    CHECK(r.code != 0);
+    CHECK(r.output.find("unet") != std::string::npos);
+    r = run_cli("train-base --out '" + model.string() + "' --only vae");
+    CHECK(r.code != 0);
 }

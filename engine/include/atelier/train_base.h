@@ -6,9 +6,10 @@
 //     request.on_progress = [](const atelier::TrainBaseProgress& p) { ... };
 //     atelier::TrainBaseResult result = atelier::train_base_model(request);
 //
-// Three phases: the autoencoder (reconstruction + small KL), then the text encoder and the UNet jointly
+// Four phases: the autoencoder (reconstruction + small KL), then the text encoder and the UNet jointly
 // (epsilon prediction, 10% caption dropout for classifier-free guidance), then the decoder alone on the
-// frozen encoder's latents (sharper pictures, same latent space); each with AdamW, warmup + cosine
+// frozen encoder's latents (sharper pictures, same latent space), then the text encoder alone learns that
+// words outside the world change nothing ("words"); each with AdamW, warmup + cosine
 // and an EMA of the weights (the EMA is what gets exported). Checkpoints go to out_dir/checkpoints/ every
 // few hundred steps and on cancel; `resume` continues from them. Same seed and step counts on the same
 // machine and build give the same model on the CPU (on a GPU nearly: cuDNN's backward kernels may add in
@@ -37,6 +38,8 @@ struct TrainBaseRequest {
     int64_t unet_steps = 3157;
     int64_t unet_stop_after = 0;   // > 0: stop (and export) after this many UNet steps of the unet_steps schedule
     int64_t decoder_steps = 444;  // decoder fine-tuning on the frozen encoder's latents (0: none)
+    int64_t words_steps = 400;    // text-encoder distillation for words the world never uses (0: none)
+    int words_batch = 64;
     int vae_batch = 128;
     int unet_batch = 512;
     uint64_t seed = 1;
@@ -57,6 +60,7 @@ struct TrainBaseResult {
     double vae_seconds = 0, encode_seconds = 0, unet_seconds = 0;  // this run's time per phase
     double vae_loss = 0, unet_loss = 0;                            // final running averages
     double decoder_seconds = 0, decoder_loss = 0;
+    double words_seconds = 0, words_loss = 0;
     double scaling_factor = 0;
     int64_t unet_parameters = 0, vae_parameters = 0, text_encoder_parameters = 0;
 };
@@ -66,5 +70,11 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request);
 // latent space the UNet learned stays the same. Needs out_dir/vae; independent of the UNet (it may run
 // beside the UNet phase and give the same weights). train_base_model calls it after the UNet.
 TrainBaseResult finetune_base_decoder(const TrainBaseRequest& request);
+// The "words" phase alone, on an exported folder: the model learned only the world's vocabulary, and any
+// other word (", warm colours", a memory rule in the person's own words) used to scramble its pictures.
+// The text encoder is distilled so that a caption with unknown words inserted gives the UNet (frozen) the
+// prediction the original encoder gave for the caption alone, and the caption alone keeps its prediction.
+// Only text_encoder/ changes. train_base_model calls it last.
+TrainBaseResult finetune_base_words(const TrainBaseRequest& request);
 
 }  // namespace atelier

@@ -57,6 +57,12 @@ Image tensor_to_image(const at::Tensor& chw);
 constexpr uint64_t kBaseModelEvalBase = 0x5EEDE7A1ull;
 uint64_t base_model_train_base(uint64_t seed);
 
+// What people add to prompts in words the world never uses (a memory rule, a habit from other models): the
+// evaluation appends one to each held-out caption; the model should still draw the caption.
+constexpr const char* kForeignPromptWords[10] = {
+    "warm colours", "highly detailed", "cinematic lighting", "trending on artstation", "masterpiece, best quality",
+    "dreamy focus", "vibrant", "minimalist poster", "studio photograph", "by a famous painter"};
+
 // The SD 1.x training noise schedule (scaled_linear 0.00085 .. 0.012, 1000 steps): alphas_cumprod [1000].
 at::Tensor sd_alphas_cumprod();
 

@@ -8,9 +8,11 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "atelier/error.h"
@@ -276,6 +278,12 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
         result.decoder_loss = d.decoder_loss;
         result.cancelled = d.cancelled;
     }
+    if (request.words_steps > 0 && !result.cancelled) {
+        const TrainBaseResult w = finetune_base_words(request);
+        result.words_seconds = w.words_seconds;
+        result.words_loss = w.words_loss;
+        result.cancelled = w.cancelled;
+    }
     return result;
 }
 
@@ -348,6 +356,164 @@ TrainBaseResult finetune_base_decoder(const TrainBaseRequest& request) {
     for (const auto& [k, v] : trainer.ema()) final_weights[k] = v;
     save_half(vae_file, final_weights);
     write_text(done_marker, "decoder fine-tuned for " + std::to_string(request.decoder_steps) + " steps\n");
+    return result;
+}
+
+namespace {
+
+// Token ids of words the world never uses: whole words of the CLIP vocabulary (letters only, 3+ of them,
+// among its first 30,000 entries, the common ones) that no caption of the world, held-out parts included,
+// tokenizes to.
+std::vector<int64_t> unknown_word_ids(const ClipTokenizer& tokenizer) {
+    std::set<int64_t> known;
+    for (int i = 0; i < 3000; ++i) {
+        const world::Scene s = world::sample_scene(world::derive_seed(0x4B4E4F57ull, uint64_t(i)), world::HeldOut::include);
+        for (world::CaptionStyle style : {world::CaptionStyle::full, world::CaptionStyle::canonical, world::CaptionStyle::short_form})
+            for (int64_t id : tokenizer.tokenize(world::caption_for(s, style))) known.insert(id);
+    }
+    std::vector<int64_t> out;
+    const int64_t last = std::min<int64_t>(30000, int64_t(tokenizer.vocab_size()));
+    for (int64_t id = 0; id < last; ++id) {
+        const std::string token = tokenizer.id_to_token(id);
+        if (token.size() < 3 + 4 || token.compare(token.size() - 4, 4, "</w>") != 0 || known.count(id)) continue;
+        const std::string word = token.substr(0, token.size() - 4);
+        if (std::all_of(word.begin(), word.end(), [](char c) { return c >= 'a' && c <= 'z'; })) out.push_back(id);
+    }
+    return out;
+}
+
+// BOS + ids (at most length - 2) + EOS, padded with EOS: the layout encode_padded gives.
+std::vector<int64_t> framed(const ClipTokenizer& tokenizer, std::vector<int64_t> ids, int length) {
+    if (int(ids.size()) > length - 2) ids.resize(size_t(length - 2));
+    std::vector<int64_t> out{tokenizer.bos_id()};
+    out.insert(out.end(), ids.begin(), ids.end());
+    out.resize(size_t(length), tokenizer.eos_id());
+    return out;
+}
+
+}  // namespace
+
+TrainBaseResult finetune_base_words(const TrainBaseRequest& request) {
+    at::set_num_threads(std::max(1, request.threads));
+    const at::Device device = resolve_device(request.device);
+    const fs::path out(request.out_dir);
+    const fs::path text_file = out / "text_encoder" / "model.safetensors";
+    const std::string ckpt = (out / "checkpoints" / "words.safetensors").string();
+    const std::string done_marker = (out / "checkpoints" / "words.done").string();
+    TrainBaseResult result;
+    if (request.words_steps < 1 || fs::exists(done_marker)) return result;
+    fs::create_directories(out / "checkpoints");
+    if (!request.resume) fs::remove(ckpt);
+    const ClipTextConfig text_config = ClipTextConfig::from_json_file((out / "text_encoder" / "config.json").string());
+    const UNetConfig unet_config = UNetConfig::from_json_file((out / "unet" / "config.json").string());
+    const VaeConfig vae_config = VaeConfig::from_json_file((out / "vae" / "config.json").string());
+    const int length = text_config.max_position_embeddings;
+    TensorMap teacher_weights = load_tensors(text_file.string());
+    for (auto& [k, v] : teacher_weights) v = v.to(device, at::kFloat);
+    TensorMap unet_weights = load_tensors((out / "unet" / "diffusion_pytorch_model.safetensors").string());
+    for (auto& [k, v] : unet_weights) v = v.to(device, at::kFloat);
+    const ClipTextModel teacher(text_config, teacher_weights);
+    const UNet2DCondition unet(unet_config, unet_weights);
+    const ClipTokenizer tokenizer = ClipTokenizer::from_dir((out / "tokenizer").string());
+    const std::vector<int64_t> unknown = unknown_word_ids(tokenizer);
+    if (unknown.empty()) throw Error("train_base_model (words): no unknown words in the vocabulary");
+    const int64_t comma = tokenizer.tokenize(",").front();
+
+    // The data: latents and caption tokens of up to 4,096 training scenes, encoded once.
+    const auto start = train_clock::now();
+    const uint64_t data_base = base_model_train_base(request.seed) ^ 0x30D5ull;
+    const int64_t scenes = std::clamp<int64_t>(request.words_steps * request.words_batch, 256, 4096);
+    at::Tensor lat_mean, lat_std;
+    std::vector<std::vector<int64_t>> captions;
+    {
+        at::NoGradGuard no_grad;
+        const AutoencoderKL vae(vae_config, on_device(load_tensors((out / "vae" / "diffusion_pytorch_model.safetensors").string()), device));
+        std::vector<at::Tensor> means, stds;
+        for (int64_t i = 0; i < scenes; i += 256) {
+            const SceneBatch batch = render_scene_batch(data_base, i, int(std::min<int64_t>(256, scenes - i)), 64);
+            auto [m, lv] = vae.encode(batch.images.to(device, at::kFloat));
+            means.push_back(m);
+            stds.push_back(at::exp(0.5 * lv));
+            for (const std::string& c : batch.captions) captions.push_back(tokenizer.tokenize(c));
+        }
+        lat_mean = at::cat(means);
+        lat_std = at::cat(stds);
+    }
+    const at::Tensor alphas_cumprod = sd_alphas_cumprod().to(device);
+
+    OptimizerOptions o;
+    o.lr = 2e-4;
+    o.weight_decay = 0.01;
+    o.warmup_steps = std::min<int64_t>(40, request.words_steps / 10 + 1);
+    o.total_steps = request.words_steps;
+    o.min_lr_ratio = 0.1;
+    o.clip_grad_norm = 1.0;
+    Trainer trainer(teacher_weights, o);
+    if (request.resume && fs::exists(ckpt)) trainer.load(ckpt);
+    TrainLoopOptions loop;
+    loop.total_steps = request.words_steps;
+    loop.checkpoint_every = request.checkpoint_every;
+    loop.checkpoint_path = ckpt;
+    loop.cancel = request.cancel;
+    loop.on_progress = [&](const TrainProgress& p) {
+        result.words_loss = p.loss_avg;
+        report_phase(request, "words", p);
+    };
+    const double scale = vae_config.scaling_factor;
+    const bool done = run_training(trainer, loop, [&](int64_t step) {
+        at::Generator gen = step_generator(request.seed, 4, step);
+        world::Rng rng(world::derive_seed(request.seed * 7919 + 5, uint64_t(step)));
+        const int64_t B = request.words_batch;
+        const at::Tensor idx = at::randint(0, scenes, {B}, gen, at::kLong).to(device);
+        const at::Tensor mean = lat_mean.index_select(0, idx);
+        const at::Tensor x0 = (mean + lat_std.index_select(0, idx) * randn_on(mean.sizes(), gen, device)) * scale;
+        const at::Tensor t = at::randint(0, 1000, {B}, gen, at::kLong).to(device);
+        const at::Tensor noise = randn_on(x0.sizes(), gen, device);
+        const at::Tensor ab = alphas_cumprod.index_select(0, t).view({B, 1, 1, 1});
+        const at::Tensor noisy = (ab.sqrt() * x0 + (1 - ab).sqrt() * noise).contiguous(at::MemoryFormat::ChannelsLast);
+        // Each caption (one in ten empty: the unconditional branch must not move either) and a copy with
+        // one to three unknown words: mostly appended after a comma (how rules join a prompt), else
+        // inserted between two of its words.
+        std::vector<int64_t> clean_ids, noisy_ids;
+        const at::Tensor picked = idx.to(at::kCPU);
+        for (int64_t b = 0; b < B; ++b) {
+            std::vector<int64_t> clean = rng.below(10) == 0 ? std::vector<int64_t>{}
+                                                             : captions[size_t(picked[b].item<int64_t>())];
+            std::vector<int64_t> words;
+            for (int k = 0, n = 1 + rng.below(3); k < n; ++k) words.push_back(unknown[size_t(rng.below(int(unknown.size())))]);
+            std::vector<int64_t> extended = clean;
+            if (clean.empty() || rng.below(10) < 6) {
+                if (!clean.empty()) extended.push_back(comma);
+                extended.insert(extended.end(), words.begin(), words.end());
+            } else {
+                extended.insert(extended.begin() + rng.below(int(clean.size()) + 1), words.begin(), words.end());
+            }
+            const auto c = framed(tokenizer, clean, length), e = framed(tokenizer, extended, length);
+            clean_ids.insert(clean_ids.end(), c.begin(), c.end());
+            noisy_ids.insert(noisy_ids.end(), e.begin(), e.end());
+        }
+        const at::Tensor clean_tokens = at::tensor(clean_ids, at::kLong).view({B, length}).to(device);
+        const at::Tensor extended_tokens = at::tensor(noisy_ids, at::kLong).view({B, length}).to(device);
+        at::Tensor target;
+        {
+            at::NoGradGuard no_grad;
+            target = unet.forward(noisy, t, teacher.forward(clean_tokens));
+        }
+        const ClipTextModel student(text_config, trainer.params());
+        const at::Tensor both = student.forward(at::cat({clean_tokens, extended_tokens}));
+        const at::Tensor pred = unet.forward(at::cat({noisy, noisy}).contiguous(at::MemoryFormat::ChannelsLast),
+                                             at::cat({t, t}), both);
+        at::Tensor loss = (pred - at::cat({target, target})).pow(2).mean();
+        loss.backward();
+        return loss.item<double>();
+    });
+    result.words_seconds = seconds_since(start);
+    if (!done) {
+        result.cancelled = true;
+        return result;
+    }
+    save_half(text_file, trainer.params());
+    write_text(done_marker, "text encoder taught to ignore unknown words for " + std::to_string(request.words_steps) + " steps\n");
     return result;
 }
 
