@@ -435,6 +435,35 @@ TEST_CASE("prototypes: k-means++ finds the groups; the mixture follows the perso
     CHECK_THROWS_AS(learner.set_prototypes(other), Error);
 }
 
+TEST_CASE("with prototypes, the next pair is the one that tells them apart") {
+    // Two prototypes that agree about pair (0, 1) and disagree about pair (2, 3).
+    PrototypeSet set;
+    set.feature_set = "synthetic-v1";
+    for (const std::vector<double>& w : {std::vector<double>{2, 0}, std::vector<double>{0, 2}}) {
+        Prototype p;
+        p.weights = w;
+        p.tie_log_nu = -2.0;
+        p.share = 0.5;
+        p.members = 5;
+        set.prototypes.push_back(p);
+    }
+    const std::vector<std::vector<float>> items{{1.2f, 1.2f}, {0, 0}, {1, 0}, {0, 1}};
+    PairChoiceOptions o;
+    o.epsilon = 0;
+    // The personal model alone (no labels: the prior) prefers the pair that is farther apart, (0, 1).
+    RewardModel alone("synthetic-v1", generic_names(2));
+    const PairSuggestion personal = choose_next_pair(alone, items, o);
+    CHECK(std::min(personal.first, personal.second) == 0);
+    CHECK(std::max(personal.first, personal.second) == 1);
+    Learner learner("synthetic-v1", generic_names(2));
+    learner.set_prototypes(set);
+    for (const auto& item : items) learner.add_item(item);
+    const PairSuggestion s = learner.next_pair({0, 1, 2, 3}, o);
+    CHECK(std::min(s.first, s.second) == 2);
+    CHECK(std::max(s.first, s.second) == 3);
+    CHECK(s.score > personal.score);
+}
+
 TEST_CASE("best-of-N ranks by reward with probabilities; the prompt search picks the additions it rewards") {
     const auto fx = make_basic_features();
     const std::vector<std::string> names = fx->names();

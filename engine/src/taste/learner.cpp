@@ -218,6 +218,21 @@ PrototypeSet fit_prototypes(const std::vector<RewardModel>& models, int k, uint6
 
 PairSuggestion choose_next_pair(const RewardModel& model, const std::vector<std::vector<float>>& candidates,
                                 const PairChoiceOptions& options) {
+    return choose_next_pair_in_mixture(model, candidates, options, {}, 1.0);
+}
+
+namespace {
+double entropy(const Prediction& p) {
+    double h = 0;
+    for (double q : {p.p_first, p.p_second, p.p_tie})
+        if (q > 1e-12) h -= q * std::log(q);
+    return h;
+}
+}  // namespace
+
+PairSuggestion choose_next_pair_in_mixture(const RewardModel& model, const std::vector<std::vector<float>>& candidates,
+                                           const PairChoiceOptions& options,
+                                           const std::vector<PairMixtureComponent>& components, double model_weight) {
     const size_t m = candidates.size();
     if (m < 2) throw Error("choose_next_pair: " + std::to_string(m) + " candidates, need at least 2");
     const size_t d = size_t(model.dim());
@@ -279,6 +294,21 @@ PairSuggestion choose_next_pair(const RewardModel& model, const std::vector<std:
                 const double diff = pr.p_first - pr.p_second;
                 const double info = (pr.p_first + pr.p_second) * 0.25 - diff * diff * 0.25;
                 score = 0.5 * std::log1p(info * v);
+                if (!components.empty()) {
+                    Prediction mix;
+                    mix.p_first = model_weight * pr.p_first;
+                    mix.p_second = model_weight * pr.p_second;
+                    mix.p_tie = model_weight * pr.p_tie;
+                    double conditional = model_weight * entropy(pr);
+                    for (const PairMixtureComponent& c : components) {
+                        const Prediction pc = predictive(c.reward[i] - c.reward[j], 0.0, c.tie_log_nu);
+                        mix.p_first += c.weight * pc.p_first;
+                        mix.p_second += c.weight * pc.p_second;
+                        mix.p_tie += c.weight * pc.p_tie;
+                        conditional += c.weight * entropy(pc);
+                    }
+                    score = std::max(0.0, entropy(mix) - conditional) + model_weight * score;
+                }
             }
             if (score > best.score) best = {int(i), int(j), score, false};
         }
@@ -468,7 +498,29 @@ PairSuggestion Learner::next_pair(const std::vector<int>& candidate_rows, PairCh
         if (index_of[size_t(l.first)] >= 0 && index_of[size_t(l.second)] >= 0)
             exclude.push_back({index_of[size_t(l.first)], index_of[size_t(l.second)]});
     options.exclude = exclude;
-    PairSuggestion s = choose_next_pair(model_, candidates, options);
+    // With prototypes, the pair that best tells the components apart counts too (see
+    // choose_next_pair_in_mixture), with the weights predictions use.
+    std::vector<PairMixtureComponent> components;
+    double personal_weight = 1.0;
+    if (has_prototypes()) {
+        const std::vector<double> w = mixture_weights();
+        personal_weight = w.back();
+        const std::vector<double> sd = model_.standardizer().dim() == model_.dim() ? model_.standardizer().sd()
+                                                                                   : std::vector<double>(size_t(model_.dim()), 1.0);
+        for (size_t k = 0; k + 1 < w.size(); ++k) {
+            PairMixtureComponent c;
+            c.weight = w[k];
+            c.tie_log_nu = prototypes_.prototypes[k].tie_log_nu;
+            const std::vector<double> pw = prototypes_.weights_for(model_.standardizer(), int(k));
+            for (const auto& x : candidates) {
+                double r = 0;
+                for (size_t a = 0; a < pw.size(); ++a) r += pw[a] * x[a] / sd[a];
+                c.reward.push_back(r);
+            }
+            components.push_back(std::move(c));
+        }
+    }
+    PairSuggestion s = choose_next_pair_in_mixture(model_, candidates, options, components, personal_weight);
     s.first = candidate_rows[size_t(s.first)];
     s.second = candidate_rows[size_t(s.second)];
     return s;

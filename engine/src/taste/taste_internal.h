@@ -134,4 +134,19 @@ double quadratic_form(const std::vector<double>& cov, int dim, const std::vector
 // MacKay's probit approximation of the Davidson predictive for d ~ N(mean, var).
 Prediction predictive(double mean, double var, double tie_log_nu);
 
+// A fixed component of a mixture (a prototype): its weight, each candidate's reward (standardized features,
+// without the mean) and its tie parameter.
+struct PairMixtureComponent {
+    double weight = 0;
+    std::vector<double> reward;
+    double tie_log_nu = 0;
+};
+// choose_next_pair for a mixture of the model (weight `model_weight`) and fixed components. With the
+// information-gain criterion the score is the mutual information between the label and the unknowns, by
+// the chain rule: I(label; component) + model_weight * I(label; w | the model) — the first term is the
+// disagreement of the components (BALD over the mixture), the second the model's own information gain.
+PairSuggestion choose_next_pair_in_mixture(const RewardModel& model, const std::vector<std::vector<float>>& candidates,
+                                           const PairChoiceOptions& options,
+                                           const std::vector<PairMixtureComponent>& components, double model_weight);
+
 }  // namespace atelier::taste
