@@ -14,6 +14,7 @@
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QHBoxLayout>
+#include <QInputDialog>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -21,6 +22,7 @@
 #include <QMimeData>
 #include <QPushButton>
 #include <QRegularExpression>
+#include <QStyledItemDelegate>
 #include <QVBoxLayout>
 
 #include "Charts.h"
@@ -30,6 +32,49 @@
 namespace {
 constexpr int kMaxImages = 20;
 constexpr int kMinImages = 3;
+
+constexpr int kAssetRole = Qt::UserRole;
+constexpr int kCaptionRole = Qt::UserRole + 1;
+
+QJsonObject settingsOf(const atelier::Concept& c) {
+    return QJsonDocument::fromJson(QByteArray::fromStdString(c.training_settings_json)).object();
+}
+
+// Captions are whitespace-simplified on the way in: a line edit holds one line.
+QString cleanCaption(const QString& text) { return text.simplified(); }
+
+// The concept's rule for a caption (the engine's, shared with the CLI's PICTURE.txt); empty when it holds.
+QString captionProblem(const QString& caption, const atelier::Concept& c) {
+    try {
+        atelier::concept_caption(caption.toStdString(), c.trigger_token);
+        return {};
+    } catch (const std::exception& e) {
+        return QString::fromStdString(e.what());
+    }
+}
+
+// In-place caption editing: the editor opens on the caption (not the "no caption" placeholder shown),
+// and a finished edit goes to the page, which validates and stores it.
+class CaptionDelegate : public QStyledItemDelegate {
+public:
+    CaptionDelegate(std::function<void(int64_t, const QString&)> edited, QObject* parent)
+        : QStyledItemDelegate(parent), edited_(std::move(edited)) {}
+    void setEditorData(QWidget* editor, const QModelIndex& index) const override {
+        if (auto* line = qobject_cast<QLineEdit*>(editor)) line->setText(index.data(kCaptionRole).toString());
+        else QStyledItemDelegate::setEditorData(editor, index);
+    }
+    void setModelData(QWidget* editor, QAbstractItemModel*, const QModelIndex& index) const override {
+        if (auto* line = qobject_cast<QLineEdit*>(editor)) edited_(index.data(kAssetRole).toLongLong(), line->text());
+    }
+    void updateEditorGeometry(QWidget* editor, const QStyleOptionViewItem& option, const QModelIndex&) const override {
+        // The whole width of the cell under the thumbnail, not just the placeholder's text.
+        const int height = editor->sizeHint().height();
+        editor->setGeometry(option.rect.left(), option.rect.bottom() - height + 1, option.rect.width(), height);
+    }
+
+private:
+    std::function<void(int64_t, const QString&)> edited_;
+};
 
 QString methodLabel(const std::string& method) {
     if (method == "lora") return QObject::tr("LoRA");
@@ -109,6 +154,24 @@ ConceptsPage::ConceptsPage(JobRunner* runner, QWidget* parent) : QWidget(parent)
     images_->setResizeMode(QListView::Adjust);
     images_->setMovement(QListView::Static);
     images_->setSpacing(8);
+    images_->setGridSize(QSize(196, 232));
+    images_->setWordWrap(true);
+    images_->setTextElideMode(Qt::ElideRight);
+    images_->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed);
+    images_->setItemDelegate(new CaptionDelegate(
+        [this](int64_t assetId, const QString& text) {
+            const QString problem = setCaption(assetId, text);
+            if (!problem.isEmpty()) {
+                captionHint_->setText(problem);
+                captionHint_->setStyleSheet(QStringLiteral("color: #e0604c;"));
+                Q_EMIT statusMessage(problem);
+            }
+        },
+        images_));
+    captionHint_ = new QLabel;
+    captionHint_->setObjectName(QStringLiteral("captionHint"));
+    captionHint_->setTextFormat(Qt::PlainText);  // a token like <my-mug> is not a tag
+    captionHint_->setWordWrap(true);
     auto* buttons = new QHBoxLayout;
     addImages_ = new QPushButton(tr("Add pictures…"));
     connect(addImages_, &QPushButton::clicked, this, [this] {
@@ -116,6 +179,13 @@ ConceptsPage::ConceptsPage(JobRunner* runner, QWidget* parent) : QWidget(parent)
                                                                 tr("Images (*.png *.jpg *.jpeg *.bmp *.gif *.tga)"));
         if (!files.isEmpty()) showProblems(addImages(files));
     });
+    captionButton_ = new QPushButton(tr("Caption…"));
+    captionButton_->setObjectName(QStringLiteral("captionPicture"));
+    captionButton_->setToolTip(tr("Caption the selected picture (or double-click it, or F2)"));
+    captionButton_->setEnabled(false);
+    connect(captionButton_, &QPushButton::clicked, this, &ConceptsPage::editCaption);
+    connect(images_, &QListWidget::currentItemChanged, this,
+            [this](QListWidgetItem* current) { captionButton_->setEnabled(current != nullptr); });
     train_ = new QPushButton(tr("Train"));
     train_->setObjectName(QStringLiteral("trainConcept"));
     connect(train_, &QPushButton::clicked, this, [this] { train(); });
@@ -163,12 +233,13 @@ ConceptsPage::ConceptsPage(JobRunner* runner, QWidget* parent) : QWidget(parent)
     connect(strength_, &QSlider::valueChanged, this, [this](int value) {
         if (!store_ || !conceptId_) return;
         atelier::Concept c = store_->concept_by_id(conceptId_);
-        QJsonObject settings = QJsonDocument::fromJson(QByteArray::fromStdString(c.training_settings_json)).object();
+        QJsonObject settings = settingsOf(c);
         settings[QStringLiteral("strength")] = value / 100.0;
         c.training_settings_json = QJsonDocument(settings).toJson(QJsonDocument::Compact).toStdString();
         store_->update_concept(c);
     });
     buttons->addWidget(addImages_);
+    buttons->addWidget(captionButton_);
     buttons->addWidget(train_);
     buttons->addWidget(cancelTrain_);
     buttons->addWidget(exportButton_);
@@ -191,6 +262,7 @@ ConceptsPage::ConceptsPage(JobRunner* runner, QWidget* parent) : QWidget(parent)
     right->addWidget(heading_);
     right->addWidget(details_);
     right->addWidget(images_, 1);
+    right->addWidget(captionHint_);
     right->addLayout(buttons);
     right->addWidget(trainProgress_);
     right->addWidget(trainStatus_);
@@ -261,27 +333,19 @@ std::vector<atelier::ConceptSpec> ConceptsPage::conceptsFor(const QString& promp
 
 void ConceptsPage::train(int steps) {
     if (!store_ || !conceptId_ || cancel_) return;
-    atelier::Concept c = store_->concept_by_id(conceptId_);
-    if (c.reference_asset_ids.size() < size_t(kMinImages)) {
-        QMessageBox::information(this, tr("Train"), tr("A concept needs at least %1 pictures.").arg(kMinImages));
+    auto request = std::make_shared<atelier::TrainConceptRequest>();
+    QString problem;
+    if (!buildTrainRequest(*request, problem)) {
+        trainStatus_->setText(problem);
+        QMessageBox::information(this, tr("Train"), problem);
         return;
     }
     if (!runner_->hasModel()) {
         QMessageBox::information(this, tr("Train"), tr("Open a model first (File > Open model)."));
         return;
     }
-    auto request = std::make_shared<atelier::TrainConceptRequest>();
-    request->method = c.method;
-    request->token = c.trigger_token;
-    request->class_word = c.class_word;
+    atelier::Concept c = store_->concept_by_id(conceptId_);
     request->steps = steps;
-    request->out_path = artifactPath(c).toStdString();
-    request->resume = true;  // a cancelled run continues from its checkpoint
-    request->lora_text_encoder = QJsonDocument::fromJson(QByteArray::fromStdString(c.training_settings_json))
-                                     .object()
-                                     .value(QStringLiteral("lora_text_encoder"))
-                                     .toBool();
-    for (int64_t id : c.reference_asset_ids) request->images.push_back(store_->load_asset(id));
     cancel_ = std::make_shared<atelier::CancelToken>();
     request->cancel = cancel_.get();
     QPointer<ConceptsPage> self(this);
@@ -355,6 +419,123 @@ void ConceptsPage::train(int steps) {
                           });
 }
 
+bool ConceptsPage::buildTrainRequest(atelier::TrainConceptRequest& request, QString& problem) const {
+    if (!store_ || !conceptId_) {
+        problem = tr("Create or select a concept first.");
+        return false;
+    }
+    try {
+        const atelier::Concept c = store_->concept_by_id(conceptId_);
+        const int count = int(c.reference_asset_ids.size());
+        if (count < kMinImages) {
+            problem = tr("A concept needs at least %1 pictures.").arg(kMinImages);
+            return false;
+        }
+        const QJsonObject settings = settingsOf(c);
+        const QJsonObject captions = settings.value(QStringLiteral("captions")).toObject();
+        std::vector<std::string> texts;
+        int missing = 0;
+        for (int64_t id : c.reference_asset_ids) {
+            const QString text = cleanCaption(captions.value(QString::number(id)).toString());
+            if (text.isEmpty()) {
+                ++missing;
+                continue;
+            }
+            texts.push_back(atelier::concept_caption(text.toStdString(), c.trigger_token));
+        }
+        // The CLI's rule: a caption for every picture or for none.
+        if (!texts.empty() && missing > 0) {
+            problem = (missing == 1 ? tr("%1 of %2 pictures has no caption.") : tr("%1 of %2 pictures have no caption."))
+                          .arg(missing)
+                          .arg(count) +
+                      QLatin1Char(' ') + tr("Caption every picture, or none, to train.");
+            return false;
+        }
+        request.method = c.method;
+        request.token = c.trigger_token;
+        request.class_word = c.class_word;
+        request.out_path = artifactPath(c).toStdString();
+        request.resume = true;  // a cancelled run continues from its checkpoint
+        request.lora_text_encoder = settings.value(QStringLiteral("lora_text_encoder")).toBool();
+        request.images.clear();
+        for (int64_t id : c.reference_asset_ids) request.images.push_back(store_->load_asset(id));
+        request.captions = std::move(texts);
+        request.flip = request.captions.empty();  // a mirror would contradict a caption's left / right
+        return true;
+    } catch (const std::exception& e) {
+        problem = QString::fromStdString(e.what());
+        return false;
+    }
+}
+
+QString ConceptsPage::caption(int64_t assetId) const {
+    if (!store_ || !conceptId_) return {};
+    try {
+        const QJsonObject captions = settingsOf(store_->concept_by_id(conceptId_)).value(QStringLiteral("captions")).toObject();
+        return captions.value(QString::number(assetId)).toString();
+    } catch (const std::exception&) {
+        return {};
+    }
+}
+
+QString ConceptsPage::setCaption(int64_t assetId, const QString& text) {
+    if (!store_ || !conceptId_) return tr("Create or select a concept first.");
+    try {
+        atelier::Concept c = store_->concept_by_id(conceptId_);
+        if (std::find(c.reference_asset_ids.begin(), c.reference_asset_ids.end(), assetId) == c.reference_asset_ids.end())
+            return tr("That picture is not in this concept.");
+        const QString clean = cleanCaption(text);
+        if (!clean.isEmpty()) {
+            if (const QString problem = captionProblem(clean, c); !problem.isEmpty()) return problem;
+        }
+        QJsonObject settings = settingsOf(c);
+        QJsonObject captions = settings.value(QStringLiteral("captions")).toObject();
+        if (clean.isEmpty()) captions.remove(QString::number(assetId));
+        else captions[QString::number(assetId)] = clean;
+        if (captions.isEmpty()) settings.remove(QStringLiteral("captions"));
+        else settings[QStringLiteral("captions")] = captions;
+        c.training_settings_json = QJsonDocument(settings).toJson(QJsonDocument::Compact).toStdString();
+        store_->update_concept(c);
+        // Show it in place: the list keeps its selection and scroll position.
+        for (int i = 0; i < images_->count(); ++i)
+            if (images_->item(i)->data(kAssetRole).toLongLong() == assetId) showCaption(images_->item(i), clean);
+        showConcept(false);
+        return {};
+    } catch (const std::exception& e) {
+        return QString::fromStdString(e.what());
+    }
+}
+
+void ConceptsPage::showCaption(QListWidgetItem* item, const QString& caption) {
+    item->setData(kCaptionRole, caption);
+    item->setText(caption.isEmpty() ? tr("no caption") : caption);
+    QFont font = images_->font();
+    font.setItalic(caption.isEmpty());
+    item->setFont(font);
+    item->setForeground(caption.isEmpty() ? images_->palette().brush(QPalette::PlaceholderText)
+                                          : images_->palette().brush(QPalette::Text));
+}
+
+void ConceptsPage::editCaption() {
+    QListWidgetItem* item = images_->currentItem();
+    if (!item || !store_ || !conceptId_) return;
+    const int64_t assetId = item->data(kAssetRole).toLongLong();
+    const QString token = QString::fromStdString(store_->concept_by_id(conceptId_).trigger_token);
+    QString text = item->data(kCaptionRole).toString();
+    for (;;) {
+        bool ok = false;
+        text = QInputDialog::getText(this, tr("Caption"),
+                                     tr("What this picture shows besides the concept; write the concept as {} or %1, "
+                                        "e.g. “a {} on a striped blue background”. Empty: no caption.")
+                                         .arg(token),
+                                     QLineEdit::Normal, text, &ok);
+        if (!ok) return;
+        const QString problem = setCaption(assetId, text);
+        if (problem.isEmpty()) return;
+        QMessageBox::warning(this, tr("Caption"), problem);
+    }
+}
+
 void ConceptsPage::cancelTraining() {
     if (cancel_) cancel_->cancel();
 }
@@ -422,6 +603,8 @@ QStringList ConceptsPage::addImages(const QStringList& paths) {
     }
     try {
         atelier::Concept c = store_->concept_by_id(conceptId_);
+        QJsonObject settings = settingsOf(c);
+        QJsonObject captions = settings.value(QStringLiteral("captions")).toObject();
         for (const QString& path : paths) {
             if (int(c.reference_asset_ids.size()) >= kMaxImages) {
                 problems << tr("%1: a concept takes at most %2 pictures.").arg(QFileInfo(path).fileName()).arg(kMaxImages);
@@ -435,10 +618,27 @@ QStringList ConceptsPage::addImages(const QStringList& paths) {
                     continue;
                 }
                 c.reference_asset_ids.push_back(asset.id);
+                // A kohya-style caption beside the picture (PICTURE.txt), as the CLI reads them.
+                const QFileInfo picture(path);
+                QFile txt(picture.dir().filePath(picture.completeBaseName() + QStringLiteral(".txt")));
+                if (txt.exists()) {
+                    if (!txt.open(QIODevice::ReadOnly | QIODevice::Text)) {
+                        problems << tr("%1: could not read it; the picture has no caption.").arg(QFileInfo(txt).fileName());
+                        continue;
+                    }
+                    const QString text = cleanCaption(QString::fromUtf8(txt.readAll()));
+                    if (text.isEmpty()) continue;
+                    if (const QString problem = captionProblem(text, c); !problem.isEmpty())
+                        problems << tr("%1: %2; the picture has no caption.").arg(QFileInfo(txt).fileName(), problem);
+                    else
+                        captions[QString::number(asset.id)] = text;
+                }
             } catch (const std::exception& e) {
                 problems << QString::fromStdString(e.what());
             }
         }
+        if (!captions.isEmpty()) settings[QStringLiteral("captions")] = captions;
+        c.training_settings_json = QJsonDocument(settings).toJson(QJsonDocument::Compact).toStdString();
         store_->update_concept(c);
     } catch (const std::exception& e) {
         problems << QString::fromStdString(e.what());
@@ -452,10 +652,13 @@ void ConceptsPage::showProblems(const QStringList& problems) {
     if (!problems.isEmpty()) QMessageBox::warning(this, tr("Some pictures were not added"), problems.join(QLatin1Char('\n')));
 }
 
-void ConceptsPage::showConcept() {
-    images_->clear();
+void ConceptsPage::showConcept(bool pictures) {
+    if (pictures) images_->clear();
     const bool has = store_ && conceptId_;
     addImages_->setEnabled(has);
+    captionButton_->setEnabled(has && images_->currentItem() != nullptr);
+    captionHint_->setStyleSheet(QString());
+    captionHint_->clear();
     train_->setEnabled(has && !cancel_);
     exportButton_->setEnabled(false);
     if (!has) {
@@ -467,27 +670,43 @@ void ConceptsPage::showConcept() {
         const atelier::Concept c = store_->concept_by_id(conceptId_);
         heading_->setText(QStringLiteral("%1  %2").arg(QString::fromStdString(c.name), QString::fromStdString(c.trigger_token)));
         exportButton_->setEnabled(!c.artifact_path.empty());
-        const QJsonObject settings = QJsonDocument::fromJson(QByteArray::fromStdString(c.training_settings_json)).object();
+        const QJsonObject settings = settingsOf(c);
         strength_->blockSignals(true);
         strength_->setValue(int(settings.value(QStringLiteral("strength")).toDouble(1.0) * 100));
         strength_->blockSignals(false);
+        const QJsonObject captions = settings.value(QStringLiteral("captions")).toObject();
         const int count = int(c.reference_asset_ids.size());
+        int captioned = 0;
+        for (int64_t assetId : c.reference_asset_ids)
+            if (!cleanCaption(captions.value(QString::number(assetId)).toString()).isEmpty()) ++captioned;
+        const QString token = QString::fromStdString(c.trigger_token);
         QString advice = count < kMinImages ? tr("Add at least %1 more picture(s).").arg(kMinImages - count)
-                         : c.status == "ready"  ? tr("Trained: write %1 in a prompt.").arg(QString::fromStdString(c.trigger_token))
-                                                : tr("Ready to train.");
-        details_->setText(tr("Class word: %1 · Method: %2 · Status: %3 · %4 picture(s). %5")
+                         : captioned > 0 && captioned < count
+                             ? tr("Caption the other %1 picture(s), or none, to train.").arg(count - captioned)
+                         : c.status == "ready" ? tr("Trained: write %1 in a prompt.").arg(token)
+                                               : tr("Ready to train.");
+        details_->setText(tr("Class word: %1 · Method: %2 · Status: %3 · %4 picture(s), %5 captioned. %6")
                               .arg(QString::fromStdString(c.class_word),
                                    methodLabel(c.method) + (settings.value(QStringLiteral("lora_text_encoder")).toBool()
                                                                 ? tr(" + text encoder") : QString()),
                                    QString::fromStdString(c.status))
                               .arg(count)
+                              .arg(captioned)
                               .arg(advice));
-        for (int64_t assetId : c.reference_asset_ids) {
-            const atelier::AssetInfo info = store_->asset(assetId);
-            auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(toQImage(store_->load_thumbnail(assetId)))),
-                                             QStringLiteral("%1×%2").arg(info.width).arg(info.height));
-            item->setToolTip(QString::fromStdString(info.source_name));
-            images_->addItem(item);
+        captionHint_->setText(tr("Captions (optional): double-click a picture (or F2) and say what it shows besides the "
+                                 "concept, writing the concept as {} or %1, e.g. “a {} on a striped blue background”. "
+                                 "What a caption names stays out of the concept; caption every picture or none.")
+                                  .arg(token));
+        if (pictures) {
+            for (int64_t assetId : c.reference_asset_ids) {
+                const atelier::AssetInfo info = store_->asset(assetId);
+                auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(toQImage(store_->load_thumbnail(assetId)))), QString());
+                item->setData(kAssetRole, QVariant::fromValue<qlonglong>(assetId));
+                item->setFlags(Qt::ItemIsSelectable | Qt::ItemIsEnabled | Qt::ItemIsEditable);
+                item->setToolTip(QStringLiteral("%1 · %2×%3").arg(QString::fromStdString(info.source_name)).arg(info.width).arg(info.height));
+                images_->addItem(item);
+                showCaption(item, cleanCaption(captions.value(QString::number(assetId)).toString()));
+            }
         }
     } catch (const std::exception& e) {
         details_->setText(QString::fromStdString(e.what()));

@@ -1,5 +1,5 @@
 // ConceptsPage: create a concept (name, trigger token, class word, method), add 3-20 reference
-// pictures (dropped or picked; validated and de-duplicated), and see each concept's pictures and status.
+// pictures (dropped or picked; validated and de-duplicated), caption them, and see each concept's pictures and status.
 #pragma once
 #include <QWidget>
 #include <memory>
@@ -8,6 +8,10 @@
 
 #include "atelier/engine.h"
 #include "atelier/store.h"
+
+namespace atelier {
+struct TrainConceptRequest;
+}
 
 class JobRunner;
 class LineChart;
@@ -18,6 +22,7 @@ class QComboBox;
 class QLabel;
 class QLineEdit;
 class QListWidget;
+class QListWidgetItem;
 class QPushButton;
 
 class ConceptsPage : public QWidget {
@@ -39,6 +44,15 @@ public:
     // The trained concepts whose trigger token the prompt uses, to apply to a generation.
     std::vector<atelier::ConceptSpec> conceptsFor(const QString& prompt) const;
 
+    // Per-picture captions (kohya-style: the concept written as {} or its trigger token), kept in the concept's
+    // training_settings_json as "captions": {"<asset id>": text}. A PICTURE.txt beside an added picture is its
+    // caption. setCaption stores at once; empty text removes the caption. Returns the problem, empty when stored.
+    QString setCaption(int64_t assetId, const QString& caption);
+    QString caption(int64_t assetId) const;
+    // The selected concept's training request: its pictures, and its captions (then no mirroring) when every
+    // picture has one. False with `problem` when it cannot train as it is (too few pictures, some captions).
+    bool buildTrainRequest(atelier::TrainConceptRequest& request, QString& problem) const;
+
     // Trains the selected concept with its method's preset on the worker thread (steps 0: the preset).
     void train(int steps = 0);
     void cancelTraining();
@@ -54,8 +68,10 @@ protected:
     void dropEvent(QDropEvent* event) override;
 
 private:
-    void showConcept();
+    void showConcept(bool pictures = true);  // false: the details only, the picture list as it is
     void showProblems(const QStringList& problems);
+    void showCaption(QListWidgetItem* item, const QString& caption);
+    void editCaption();  // the "Caption…" dialog for the selected picture
 
     void showPreview(const QVector<GeneratedImage>& images, bool personalized);
     QString artifactPath(const atelier::Concept& c) const;
@@ -75,6 +91,8 @@ private:
     QLabel* heading_ = nullptr;
     QLabel* details_ = nullptr;
     QListWidget* images_ = nullptr;
+    QLabel* captionHint_ = nullptr;
+    QPushButton* captionButton_ = nullptr;
     QPushButton* addImages_ = nullptr;
     QPushButton* train_ = nullptr;
     QPushButton* cancelTrain_ = nullptr;

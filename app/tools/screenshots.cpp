@@ -130,6 +130,21 @@ int main(int argc, char** argv) {
                                          QStringLiteral("textual_inversion"));
     window.conceptsPage()->addImages(files);
     save(&window, out + QStringLiteral("/concepts.png"));
+    // The same concept with a caption under every picture (the concept written as {} or as its token).
+    {
+        ConceptsPage* concepts = window.conceptsPage();
+        const std::vector<int64_t> assets = store->concept_by_id(concepts->selectedConcept()).reference_asset_ids;
+        const QStringList captions = {QStringLiteral("two red {} on the right, on a plain white background"),
+                                      QStringLiteral("two red <ada-star> on white"),
+                                      QStringLiteral("two red {} on a white background"),
+                                      QStringLiteral("two small red {} on the right"),
+                                      QStringLiteral("a green {} on a striped purple background"),
+                                      QStringLiteral("a green {}, purple stripes behind it")};
+        for (size_t i = 0; i < assets.size() && i < size_t(captions.size()); ++i)
+            concepts->setCaption(assets[i], captions[int(i)]);
+        concepts->imageList()->setCurrentRow(1);
+        save(&window, out + QStringLiteral("/concepts-captions.png"));
+    }
 
     // Memory: a learned entry with its provenance, selected.
     atelier::MemoryEntry learned;

@@ -1,9 +1,16 @@
 // labels: slow
-// Concepts: create one, add pictures (validated, de-duplicated), refuse a non-image with a clear message.
+// Concepts: create one, add pictures (validated, de-duplicated), refuse a non-image with a clear message;
+// per-picture captions (stored per asset, edited in place, read from PICTURE.txt, all or none to train).
 #include <QtTest>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLabel>
+#include <QLineEdit>
 #include <QListWidget>
+#include <QMessageBox>
+#include <QSlider>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 
@@ -34,6 +41,27 @@ QStringList writePictures(const QTemporaryDir& dir, const QString& stem, int siz
         files << path;
     }
     return files;
+}
+
+void writeText(const QString& path, const QByteArray& text) {
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(text);
+}
+
+// The concept's training settings, as stored.
+QJsonObject storedSettings(atelier::Store& store, int64_t conceptId) {
+    return QJsonDocument::fromJson(QByteArray::fromStdString(store.concept_by_id(conceptId).training_settings_json)).object();
+}
+
+// Closes the next modal message box and keeps its text in `shown`.
+void captureMessageBox(QString& shown) {
+    QTimer::singleShot(100, [&shown] {
+        if (auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget())) {
+            shown = box->text();
+            box->close();
+        }
+    });
 }
 
 // The fixture model on `runner`; false when it did not load within a minute.
@@ -145,6 +173,200 @@ private Q_SLOTS:
         }
         QVERIFY(layers[0] > 0);
         QVERIFY(layers[1] > layers[0]);
+    }
+
+    // PICTURE.txt beside a picture becomes its caption, with the concept as {} or as its token; one that names
+    // neither is refused with the file's name. Captions are kept per asset beside the other training settings.
+    void captionFilesArePickedUpAndStoredPerAsset() {
+        QTemporaryDir dir;
+        int64_t me = 0;
+        auto store = openStore(dir, me);
+        JobRunner runner;
+        ConceptsPage page(&runner);
+        page.setStore(store.get(), me);
+        auto* method = page.findChild<QComboBox*>(QStringLiteral("conceptMethod"));
+        method->setCurrentIndex(method->findData(QStringLiteral("lora")));
+        page.findChild<QCheckBox*>(QStringLiteral("conceptTextEncoder"))->setChecked(true);
+        const int64_t id = page.createConcept(QStringLiteral("My mug"), QStringLiteral("<my-mug>"), QStringLiteral("mug"),
+                                              QStringLiteral("lora"));
+        QVERIFY(id > 0);
+        const QStringList files = writePictures(dir, QStringLiteral("mug"), 24, 40, 60);
+        writeText(dir.filePath(QStringLiteral("mug0.txt")), "  a red {} on a table\n");
+        writeText(dir.filePath(QStringLiteral("mug1.txt")), "a <my-mug> on grass");
+        writeText(dir.filePath(QStringLiteral("mug2.txt")), "a mug in the snow");  // names no concept
+
+        const QStringList problems = page.addImages(files);
+        QCOMPARE(problems.size(), 1);
+        QVERIFY2(problems[0].contains(QStringLiteral("mug2.txt")) && problems[0].contains(QStringLiteral("neither {} nor the token <my-mug>")),
+                 qPrintable(problems[0]));
+        const std::vector<int64_t> assets = store->concept_by_id(id).reference_asset_ids;
+        QCOMPARE(int(assets.size()), 3);  // the picture is kept, without a caption
+
+        const QJsonObject settings = storedSettings(*store, id);
+        QCOMPARE(settings.value(QStringLiteral("lora_text_encoder")).toBool(), true);
+        const QJsonObject captions = settings.value(QStringLiteral("captions")).toObject();
+        QCOMPARE(captions.size(), 2);
+        QCOMPARE(captions.value(QString::number(assets[0])).toString(), QStringLiteral("a red {} on a table"));
+        QCOMPARE(captions.value(QString::number(assets[1])).toString(), QStringLiteral("a <my-mug> on grass"));
+        QVERIFY(!captions.contains(QString::number(assets[2])));
+        QCOMPARE(page.caption(assets[0]), QStringLiteral("a red {} on a table"));
+        QCOMPARE(page.caption(assets[2]), QString());
+
+        // Shown under each thumbnail; a picture without one says so, in italics.
+        QListWidget* list = page.imageList();
+        QCOMPARE(list->count(), 3);
+        QCOMPARE(list->item(0)->text(), QStringLiteral("a red {} on a table"));
+        QCOMPARE(list->item(1)->text(), QStringLiteral("a <my-mug> on grass"));
+        QVERIFY(!list->item(0)->font().italic());
+        QCOMPARE(list->item(2)->text(), QStringLiteral("no caption"));
+        QVERIFY(list->item(2)->font().italic());
+        // The same after the page is rebuilt from the store.
+        page.refresh();
+        QCOMPARE(page.imageList()->item(1)->text(), QStringLiteral("a <my-mug> on grass"));
+        QVERIFY(page.findChild<QLabel*>(QStringLiteral("conceptDetails"))->text().contains(QStringLiteral("2 captioned")));
+    }
+
+    // Double-click / F2 edits the caption in place (the editor opens on the caption, not on "no caption");
+    // the edit is stored at once, other settings kept; one without the concept is refused and not stored.
+    void captionsAreEditedInPlace() {
+        QTemporaryDir dir;
+        int64_t me = 0;
+        auto store = openStore(dir, me);
+        JobRunner runner;
+        ConceptsPage page(&runner);
+        page.setStore(store.get(), me);
+        page.resize(1000, 700);
+        page.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&page));
+        const int64_t id = page.createConcept(QStringLiteral("Dot"), QStringLiteral("<dot>"), QStringLiteral("circle"),
+                                              QStringLiteral("textual_inversion"));
+        QVERIFY(page.addImages(writePictures(dir, QStringLiteral("dot"), 24, 30, 80)).isEmpty());
+        page.findChild<QSlider*>(QStringLiteral("conceptStrength"))->setValue(70);
+        const std::vector<int64_t> assets = store->concept_by_id(id).reference_asset_ids;
+        QListWidget* list = page.imageList();
+
+        const auto editorOf = [list]() -> QLineEdit* {
+            for (QLineEdit* line : list->viewport()->findChildren<QLineEdit*>())
+                if (line->isVisible()) return line;
+            return nullptr;
+        };
+        list->setCurrentRow(1);
+        list->setFocus();
+        QTest::keyClick(list, Qt::Key_F2);
+        QLineEdit* editor = nullptr;
+        QTRY_VERIFY((editor = editorOf()) != nullptr);
+        QCOMPARE(editor->text(), QString());  // not the placeholder
+        editor->setText(QStringLiteral("a {} on a striped blue background"));
+        QTest::keyClick(editor, Qt::Key_Return);
+        QTRY_VERIFY(editorOf() == nullptr);
+        QCOMPARE(page.caption(assets[1]), QStringLiteral("a {} on a striped blue background"));
+        QCOMPARE(list->item(1)->text(), QStringLiteral("a {} on a striped blue background"));
+        QVERIFY(!list->item(1)->font().italic());
+        QJsonObject settings = storedSettings(*store, id);
+        QCOMPARE(settings.value(QStringLiteral("strength")).toDouble(), 0.7);
+        QCOMPARE(settings.value(QStringLiteral("captions")).toObject().value(QString::number(assets[1])).toString(),
+                 QStringLiteral("a {} on a striped blue background"));
+
+        // A double-click opens the editor on the stored caption; without the concept it is refused.
+        const QRect cell = list->visualItemRect(list->item(1));
+        QTest::mouseClick(list->viewport(), Qt::LeftButton, {}, cell.center());  // a real double-click starts with one
+        QTest::mouseDClick(list->viewport(), Qt::LeftButton, {}, cell.center());
+        QTRY_VERIFY((editor = editorOf()) != nullptr);
+        QCOMPARE(editor->text(), QStringLiteral("a {} on a striped blue background"));
+        editor->setText(QStringLiteral("a circle on stripes"));
+        QTest::keyClick(editor, Qt::Key_Return);
+        QTRY_VERIFY(editorOf() == nullptr);
+        QCOMPARE(page.caption(assets[1]), QStringLiteral("a {} on a striped blue background"));
+        const QString hint = page.findChild<QLabel*>(QStringLiteral("captionHint"))->text();
+        QVERIFY2(hint.contains(QStringLiteral("neither {} nor the token <dot>")), qPrintable(hint));
+
+        // The page's API: the token form is accepted as written; empty removes the caption, nothing else.
+        QCOMPARE(page.setCaption(assets[0], QStringLiteral("  a <dot>   in the snow ")), QString());
+        QCOMPARE(page.caption(assets[0]), QStringLiteral("a <dot> in the snow"));
+        QVERIFY(page.setCaption(assets[2], QStringLiteral("a dot")).contains(QStringLiteral("neither")));
+        QCOMPARE(page.caption(assets[2]), QString());
+        QCOMPARE(page.setCaption(assets[1], QString()), QString());
+        QCOMPARE(list->item(1)->text(), QStringLiteral("no caption"));
+        QVERIFY(list->item(1)->font().italic());
+        settings = storedSettings(*store, id);
+        QCOMPARE(settings.value(QStringLiteral("captions")).toObject().keys(), QStringList{QString::number(assets[0])});
+        QCOMPARE(settings.value(QStringLiteral("strength")).toDouble(), 0.7);
+        QVERIFY(!page.setCaption(assets[0] + 1000, QStringLiteral("a {}")).isEmpty());  // not a picture of this concept
+    }
+
+    // A caption for some pictures only: Train refuses, says how many lack one, and starts nothing.
+    void partialCaptionsRefuseToTrain() {
+        QTemporaryDir dir;
+        int64_t me = 0;
+        auto store = openStore(dir, me);
+        JobRunner runner;
+        ConceptsPage page(&runner);
+        page.setStore(store.get(), me);
+        const int64_t id = page.createConcept(QStringLiteral("Dot"), QStringLiteral("<dot>"), QStringLiteral("circle"),
+                                              QStringLiteral("textual_inversion"));
+        QVERIFY(page.addImages(writePictures(dir, QStringLiteral("dot"), 24, 30, 80)).isEmpty());
+        const std::vector<int64_t> assets = store->concept_by_id(id).reference_asset_ids;
+        QCOMPARE(page.setCaption(assets[0], QStringLiteral("a {} on grass")), QString());
+        QCOMPARE(page.setCaption(assets[2], QStringLiteral("a <dot> in the snow")), QString());
+
+        atelier::TrainConceptRequest request;
+        QString problem;
+        QVERIFY(!page.buildTrainRequest(request, problem));
+        QVERIFY2(problem.contains(QStringLiteral("1 of 3 pictures has no caption")), qPrintable(problem));
+        QVERIFY(request.images.empty());
+
+        QString shown;
+        captureMessageBox(shown);
+        page.train(4);
+        QVERIFY(!page.isTraining());
+        QCOMPARE(shown, problem);
+        QCOMPARE(page.findChild<QLabel*>(QStringLiteral("trainStatus"))->text(), problem);
+        QCOMPARE(store->concept_by_id(id).status, std::string("draft"));
+        QVERIFY(page.findChild<QLabel*>(QStringLiteral("conceptDetails"))->text().contains(QStringLiteral("Caption the other 1")));
+
+        // Two without one.
+        QCOMPARE(page.setCaption(assets[2], QString()), QString());
+        QVERIFY(!page.buildTrainRequest(request, problem));
+        QVERIFY2(problem.contains(QStringLiteral("2 of 3 pictures have no caption")), qPrintable(problem));
+    }
+
+    // Every picture captioned: the request carries them in the pictures' order, the concept as {}, and no
+    // mirroring. None: the templates, mirrored, as before.
+    void fullCaptionsReachTheRequest() {
+        QTemporaryDir dir;
+        int64_t me = 0;
+        auto store = openStore(dir, me);
+        JobRunner runner;
+        ConceptsPage page(&runner);
+        page.setStore(store.get(), me);
+        const int64_t id = page.createConcept(QStringLiteral("Dot"), QStringLiteral("<dot>"), QStringLiteral("circle"),
+                                              QStringLiteral("rank1"));
+        QVERIFY(page.addImages(writePictures(dir, QStringLiteral("dot"), 24, 30, 80)).isEmpty());
+        const std::vector<int64_t> assets = store->concept_by_id(id).reference_asset_ids;
+
+        atelier::TrainConceptRequest plain;
+        QString problem;
+        QVERIFY2(page.buildTrainRequest(plain, problem), qPrintable(problem));
+        QVERIFY(plain.captions.empty());
+        QVERIFY(plain.flip);
+        QCOMPARE(int(plain.images.size()), 3);
+
+        // Set out of order, so that the request's order is the pictures' and not the editing order.
+        QCOMPARE(page.setCaption(assets[2], QStringLiteral("a {} in the snow")), QString());
+        QCOMPARE(page.setCaption(assets[0], QStringLiteral("a red {} on a table")), QString());
+        QCOMPARE(page.setCaption(assets[1], QStringLiteral("a <dot> on grass, left of a <dot>")), QString());
+        atelier::TrainConceptRequest request;
+        QVERIFY2(page.buildTrainRequest(request, problem), qPrintable(problem));
+        const std::vector<std::string> expected = {"a red {} on a table", "a {} on grass, left of a <dot>", "a {} in the snow"};
+        QCOMPARE(request.captions, expected);
+        QVERIFY(!request.flip);
+        QCOMPARE(int(request.images.size()), 3);
+        QCOMPARE(request.images[0].width, 24);
+        QCOMPARE(request.images[0].pixels[0], uint8_t(30));
+        QCOMPARE(request.images[2].pixels[0], uint8_t(190));
+        QCOMPARE(request.token, std::string("<dot>"));
+        QCOMPARE(request.class_word, std::string("circle"));
+        QCOMPARE(request.method, std::string("rank1"));
     }
 
     void refusesDuplicateTriggerAndEmptyFields() {

@@ -84,6 +84,11 @@ struct TrainConceptResult {
 
 TrainConceptResult train_concept(Model& model, const TrainConceptRequest& request);
 
+// One entry of `captions` from what a person wrote (a kohya-style PICTURE.txt, the Concepts page): surrounding
+// whitespace dropped, the concept written as {} or as `token` (its first occurrence becomes {}). Throws Error
+// when the caption names neither. Needs no model.
+std::string concept_caption(const std::string& text, const std::string& token);
+
 // What a concept file is: method "textual_inversion" / "lora" / "rank1", format "a1111", "diffusers",
 // "kohya", "peft" or "atelier".
 struct ConceptFileInfo {
