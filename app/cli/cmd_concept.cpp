@@ -99,15 +99,12 @@ std::vector<std::string> read_caption_files(const std::string& dir, const std::s
             missing.push_back(txt.filename().string());
             continue;
         }
-        std::string caption((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        while (!caption.empty() && std::isspace(static_cast<unsigned char>(caption.back()))) caption.pop_back();
-        if (caption.find("{}") == std::string::npos) {
-            const size_t at = caption.find(token);
-            if (at == std::string::npos)
-                throw Error(txt.string() + ": the caption names neither {} nor the token " + token);
-            caption.replace(at, token.size(), "{}");
+        const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        try {
+            captions.push_back(concept_caption(text, token));
+        } catch (const Error& e) {
+            throw Error(txt.string() + ": " + e.what());
         }
-        captions.push_back(caption);
     }
     if (captions.empty()) return {};
     if (!missing.empty())

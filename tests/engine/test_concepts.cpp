@@ -423,7 +423,7 @@ TEST_CASE("CLI: captions beside the pictures (PICTURE.txt) are used; some but no
     std::ofstream(images / "h2.txt") << "a heart";  // neither {} nor the token
     r = run_cli_in(data, train);
     CHECK(r.code != 0);
-    CHECK(r.output.find("h2.txt: the caption names neither {} nor the token <hrt>") != std::string::npos);
+    CHECK(r.output.find("h2.txt: the caption \"a heart\" names neither {} nor the token <hrt>") != std::string::npos);
     std::ofstream(images / "h2.txt") << "{} in the centre";
     r = run_cli_in(data, train);
     INFO(r.output);
