@@ -47,6 +47,7 @@ public:
     ConceptsPage* conceptsPage() const { return conceptsPage_; }
     MemoryPage* memoryPage() const { return memoryPage_; }
     TastePanel* tastePanel() const { return tastePanel_; }
+    QTabWidget* memoryTabs() const { return memoryTabs_; }
     JobRunner* jobRunner() const { return runner_; }
     atelier::Store* store() const { return store_.get(); }
     int64_t profileId() const { return profileId_; }

@@ -392,40 +392,8 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
             auto store = open_taste_store(global);
             const Profile profile = store->ensure_profile(a->into_profile, "designer");
             const SimulatedPerson person = make_simulated_person(a->seed, a->noise, a->archetype);
-            std::vector<world::Scene> scenes;
-            std::vector<int64_t> assets;
-            const int pictures = std::max(8, a->judgements / 2);
-            for (int i = 0; i < pictures; ++i) {
-                const world::RenderedScene r = world::render_sample(world::derive_seed(a->seed, uint64_t(i)));
-                scenes.push_back(r.scene);
-                assets.push_back(store->import_asset(r.image, "generated", {{"parameters", r.caption}}).id);
-            }
-            std::vector<Judgement> judgements;
-            uint64_t state = a->seed * 0x9e3779b97f4a7c15ULL + 1;
-            auto next = [&state] {
-                state ^= state << 13, state ^= state >> 7, state ^= state << 17;
-                return state;
-            };
-            for (int j = 0; j < a->judgements; ++j) {
-                const int x = int(next() % uint64_t(pictures));
-                int y = int(next() % uint64_t(pictures));
-                if (y == x) y = (x + 1) % pictures;
-                const double ux = simulated_utility(person, world::scene_to_json(scenes[size_t(x)]));
-                const double uy = simulated_utility(person, world::scene_to_json(scenes[size_t(y)]));
-                Judgement jd;
-                jd.annotator_id = profile.id;
-                jd.left_asset_id = assets[size_t(x)];
-                jd.right_asset_id = assets[size_t(y)];
-                jd.prompt = world::caption(scenes[size_t(x)]) + " | " + world::caption(scenes[size_t(y)]);
-                const double noise_draw = double(next() >> 11) / 9007199254740992.0;
-                if (std::abs(ux - uy) < 0.05) jd.choice = Choice::tie;
-                else jd.choice = ((ux > uy) != (noise_draw < a->noise)) ? Choice::left : Choice::right;
-                jd.strength = std::abs(ux - uy) > 1.5 ? 3 : std::abs(ux - uy) > 0.5 ? 2 : 1;
-                jd.session = "simulated";
-                judgements.push_back(jd);
-            }
-            store->record_judgements(judgements);
-            std::cout << "profile '" << profile.name << "': " << judgements.size() << " simulated judgements on " << pictures
+            const int pictures = store_simulated_judgements(*store, profile.id, person, a->judgements);
+            std::cout << "profile '" << profile.name << "': " << a->judgements << " simulated judgements on " << pictures
                       << " pictures (archetype " << person.archetype << ")\n";
         });
     }

@@ -26,7 +26,9 @@
 #include "PreviewView.h"
 #include "SettingsDialog.h"
 #include "StudioSetup.h"
+#include "TastePanel.h"
 #include "atelier/image.h"
+#include "atelier/taste.h"
 
 namespace {
 
@@ -85,7 +87,7 @@ int main(int argc, char** argv) {
     // Memory first, so that the Generate page shows the rules it applies.
     MemoryPage* memory = window.memoryPage();
     memory->addEntry(QStringLiteral("style"), QStringLiteral("soft shadow"), 1.2);
-    memory->addEntry(QStringLiteral("dislike"), QStringLiteral("stripes"), 0.9);
+    memory->addEntry(QStringLiteral("like"), QStringLiteral("outlined"), 0.9);
 
     // Generate: a batch, one starred.
     const QStringList prompts = {QStringLiteral("two small red stars on a plain white background"),
@@ -160,6 +162,23 @@ int main(int argc, char** argv) {
     window.showWorkspace(MainWindow::Memory);
     memory->table()->setCurrentIndex(memory->model()->index(memory->model()->rowOf(learnedId), 0));
     save(&window, out + QStringLiteral("/memory.png"));
+
+    // Taste: a second person, a "warm minimalist" (likes warm colours, one object, plain backgrounds; dislikes
+    // stripes), has judged 120 pairs of the world's pictures; the panel learns her with the shipped encoder.
+    {
+        const int64_t bea = store->create_profile("bea").id;
+        atelier::taste::store_simulated_judgements(*store, bea, atelier::taste::make_simulated_person(21, 0.1, 0), 120);
+        TastePanel* taste = window.tastePanel();
+        taste->setProfile(QString::fromStdString(store->data_dir()), bea);
+        window.showWorkspace(MainWindow::Memory);
+        window.memoryTabs()->setCurrentWidget(taste);
+        QSignalSpy learnt(taste, &TastePanel::learned);
+        taste->learn();
+        learnt.wait(120000);
+        save(&window, out + QStringLiteral("/taste.png"));
+        taste->setProfile(QString::fromStdString(store->data_dir()), me);
+        window.memoryTabs()->setCurrentIndex(0);
+    }
 
     // Presenter: the live view with its HUD, then the A/B wipe (personalized | base).
     PresenterWindow* presenter = window.showPresenter(false);

@@ -146,7 +146,7 @@ TEST_CASE("taste with the default features: the world encoder learns in the worl
     store_test::TempDir dir("taste-cli-world");
     const std::string d = dir.str();
     // Archetype 0: warm object colours, one object, no stripes or checkerboards.
-    Run r = run(d, "taste simulate --into-profile sim --judgements 200 --archetype 0 --seed 9");
+    Run r = run(d, "taste simulate --into-profile sim --judgements 300 --archetype 0 --seed 9");
     REQUIRE(r.code == 0);
     r = run(d, "taste fit --profile sim");
     INFO(r.output);

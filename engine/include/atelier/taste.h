@@ -568,6 +568,10 @@ SimulatedPerson make_simulated_person(uint64_t seed, double label_noise = 0.1, i
 constexpr int kSimulatedArchetypes = 5;
 // The person's utility of a scene (world::Scene as its JSON text, to keep world.h out of this header).
 double simulated_utility(const SimulatedPerson& person, const std::string& scene_json);
+// A demo profile: `judgements` choices of `person` between max(8, judgements / 2) rendered scenes of the world
+// (seeded by person.seed), stored as `profile_id`'s comparisons (session "simulated"; strength from the
+// utility gap, ties under 0.05, person.label_noise of the answers flipped). Returns the number of pictures.
+int store_simulated_judgements(Store& store, int64_t profile_id, const SimulatedPerson& person, int judgements);
 
 struct SimulationOptions {
     int people = 30;                 // evaluated people

@@ -336,4 +336,36 @@ SimulationReport run_simulation(const SimulationOptions& o) {
     return report;
 }
 
+int store_simulated_judgements(Store& store, int64_t profile_id, const SimulatedPerson& person, int judgements) {
+    if (judgements < 1) throw Error("simulated judgements: need at least one, asked for " + std::to_string(judgements));
+    const int pictures = std::max(8, judgements / 2);
+    std::vector<world::Scene> scenes;
+    std::vector<int64_t> assets;
+    for (int i = 0; i < pictures; ++i) {
+        const world::RenderedScene r = world::render_sample(world::derive_seed(person.seed, uint64_t(i)));
+        scenes.push_back(r.scene);
+        assets.push_back(store.import_asset(r.image, "generated", {{"parameters", r.caption}}).id);
+    }
+    SplitMix rng(mix_seed(person.seed, 0x51A7));
+    std::vector<Judgement> out;
+    for (int j = 0; j < judgements; ++j) {
+        const int x = int(rng.below(uint64_t(pictures)));
+        int y = int(rng.below(uint64_t(pictures)));
+        if (y == x) y = (x + 1) % pictures;
+        const double ux = simulated_utility(person, scenes[size_t(x)]);
+        const double uy = simulated_utility(person, scenes[size_t(y)]);
+        Judgement jd;
+        jd.annotator_id = profile_id;
+        jd.left_asset_id = assets[size_t(x)];
+        jd.right_asset_id = assets[size_t(y)];
+        jd.prompt = world::caption(scenes[size_t(x)]) + " | " + world::caption(scenes[size_t(y)]);
+        jd.choice = simulated_choice(person, ux, uy, rng.uniform());
+        jd.strength = std::abs(ux - uy) > 1.5 ? 3 : std::abs(ux - uy) > 0.5 ? 2 : 1;
+        jd.session = "simulated";
+        out.push_back(jd);
+    }
+    store.record_judgements(out);
+    return pictures;
+}
+
 }  // namespace atelier::taste
