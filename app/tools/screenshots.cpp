@@ -169,14 +169,14 @@ int main(int argc, char** argv) {
         const int64_t bea = store->create_profile("bea").id;
         atelier::taste::store_simulated_judgements(*store, bea, atelier::taste::make_simulated_person(21, 0.1, 0), 120);
         TastePanel* taste = window.tastePanel();
-        taste->setProfile(QString::fromStdString(store->data_dir()), bea);
+        window.setProfile(bea);
         window.showWorkspace(MainWindow::Memory);
         window.memoryTabs()->setCurrentWidget(taste);
         QSignalSpy learnt(taste, &TastePanel::learned);
         taste->learn();
         learnt.wait(120000);
         save(&window, out + QStringLiteral("/taste.png"));
-        taste->setProfile(QString::fromStdString(store->data_dir()), me);
+        window.setProfile(me);
         window.memoryTabs()->setCurrentIndex(0);
     }
 

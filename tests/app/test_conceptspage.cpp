@@ -71,6 +71,23 @@ bool loadFixture(JobRunner& runner) {
     return loaded.wait(60000);
 }
 
+// A Concepts page on a new store with one concept, "<dot>", of three 24-px pictures.
+struct DotConcept {
+    explicit DotConcept(const QString& method) : store(openStore(dir, me)), page(&runner) {
+        page.setStore(store.get(), me);
+        id = page.createConcept(QStringLiteral("Dot"), QStringLiteral("<dot>"), QStringLiteral("circle"), method);
+        problems = page.addImages(writePictures(dir, QStringLiteral("dot"), 24, 30, 80));
+        assets = store->concept_by_id(id).reference_asset_ids;
+    }
+    QTemporaryDir dir;
+    int64_t me = 0;
+    std::unique_ptr<atelier::Store> store;
+    JobRunner runner;
+    ConceptsPage page;
+    int64_t id = 0;
+    QStringList problems;           // what adding the pictures reported
+    std::vector<int64_t> assets;    // the pictures, in order
+};
 }  // namespace
 
 class TestConcepts : public QObject {
@@ -229,20 +246,16 @@ private Q_SLOTS:
     // Double-click / F2 edits the caption in place (the editor opens on the caption, not on "no caption");
     // the edit is stored at once, other settings kept; one without the concept is refused and not stored.
     void captionsAreEditedInPlace() {
-        QTemporaryDir dir;
-        int64_t me = 0;
-        auto store = openStore(dir, me);
-        JobRunner runner;
-        ConceptsPage page(&runner);
-        page.setStore(store.get(), me);
+        DotConcept dot(QStringLiteral("textual_inversion"));
+        QVERIFY(dot.problems.isEmpty());
+        ConceptsPage& page = dot.page;
+        atelier::Store* store = dot.store.get();
+        const int64_t id = dot.id;
         page.resize(1000, 700);
         page.show();
         QVERIFY(QTest::qWaitForWindowExposed(&page));
-        const int64_t id = page.createConcept(QStringLiteral("Dot"), QStringLiteral("<dot>"), QStringLiteral("circle"),
-                                              QStringLiteral("textual_inversion"));
-        QVERIFY(page.addImages(writePictures(dir, QStringLiteral("dot"), 24, 30, 80)).isEmpty());
         page.findChild<QSlider*>(QStringLiteral("conceptStrength"))->setValue(70);
-        const std::vector<int64_t> assets = store->concept_by_id(id).reference_asset_ids;
+        const std::vector<int64_t>& assets = dot.assets;
         QListWidget* list = page.imageList();
 
         const auto editorOf = [list]() -> QLineEdit* {
@@ -296,16 +309,12 @@ private Q_SLOTS:
 
     // A caption for some pictures only: Train refuses, says how many lack one, and starts nothing.
     void partialCaptionsRefuseToTrain() {
-        QTemporaryDir dir;
-        int64_t me = 0;
-        auto store = openStore(dir, me);
-        JobRunner runner;
-        ConceptsPage page(&runner);
-        page.setStore(store.get(), me);
-        const int64_t id = page.createConcept(QStringLiteral("Dot"), QStringLiteral("<dot>"), QStringLiteral("circle"),
-                                              QStringLiteral("textual_inversion"));
-        QVERIFY(page.addImages(writePictures(dir, QStringLiteral("dot"), 24, 30, 80)).isEmpty());
-        const std::vector<int64_t> assets = store->concept_by_id(id).reference_asset_ids;
+        DotConcept dot(QStringLiteral("textual_inversion"));
+        QVERIFY(dot.problems.isEmpty());
+        ConceptsPage& page = dot.page;
+        atelier::Store* store = dot.store.get();
+        const int64_t id = dot.id;
+        const std::vector<int64_t>& assets = dot.assets;
         QCOMPARE(page.setCaption(assets[0], QStringLiteral("a {} on grass")), QString());
         QCOMPARE(page.setCaption(assets[2], QStringLiteral("a <dot> in the snow")), QString());
 
@@ -333,16 +342,10 @@ private Q_SLOTS:
     // Every picture captioned: the request carries them in the pictures' order, the concept as {}, and no
     // mirroring. None: the templates, mirrored, as before.
     void fullCaptionsReachTheRequest() {
-        QTemporaryDir dir;
-        int64_t me = 0;
-        auto store = openStore(dir, me);
-        JobRunner runner;
-        ConceptsPage page(&runner);
-        page.setStore(store.get(), me);
-        const int64_t id = page.createConcept(QStringLiteral("Dot"), QStringLiteral("<dot>"), QStringLiteral("circle"),
-                                              QStringLiteral("rank1"));
-        QVERIFY(page.addImages(writePictures(dir, QStringLiteral("dot"), 24, 30, 80)).isEmpty());
-        const std::vector<int64_t> assets = store->concept_by_id(id).reference_asset_ids;
+        DotConcept dot(QStringLiteral("rank1"));
+        QVERIFY(dot.problems.isEmpty());
+        ConceptsPage& page = dot.page;
+        const std::vector<int64_t>& assets = dot.assets;
 
         atelier::TrainConceptRequest plain;
         QString problem;

@@ -24,6 +24,17 @@ atelier::Image disc(int r, int g, int b, int radius) {
         }
     return image;
 }
+// Records that `winner` was chosen over `loser`, the winner on the left on even `i` and on the right on odd.
+void recordWin(atelier::Store& store, int64_t annotator, int i, int64_t winner, int64_t loser, int strength = 0) {
+    atelier::Judgement j;
+    j.annotator_id = annotator;
+    const bool winnerLeft = i % 2 == 0;
+    j.left_asset_id = winnerLeft ? winner : loser;
+    j.right_asset_id = winnerLeft ? loser : winner;
+    j.choice = winnerLeft ? atelier::Choice::left : atelier::Choice::right;
+    j.strength = strength;
+    store.record_judgement(j);
+}
 }  // namespace
 
 class TestTastePanel : public QObject {
@@ -40,14 +51,7 @@ private Q_SLOTS:
         for (int i = 0; i < 40; ++i) {
             const int64_t warm = store->import_asset(disc(200 + i % 50, 40 + 3 * i % 90, 20, 8 + i % 12)).id;
             const int64_t cool = store->import_asset(disc(20, 80 + 3 * i % 100, 200 + i % 50, 8 + (i * 7) % 12)).id;
-            atelier::Judgement j;
-            j.annotator_id = me;
-            const bool warmLeft = i % 2 == 0;
-            j.left_asset_id = warmLeft ? warm : cool;
-            j.right_asset_id = warmLeft ? cool : warm;
-            j.choice = warmLeft ? atelier::Choice::left : atelier::Choice::right;
-            j.strength = 2;
-            store->record_judgement(j);
+            recordWin(*store, me, i, warm, cool, 2);
         }
 
         JobRunner runner;
@@ -100,13 +104,7 @@ private Q_SLOTS:
             scene.colour = atelier::world::Colour::blue;
             if (scene.background_colour == scene.colour) scene.background_colour = atelier::world::Colour::white;
             const int64_t blue = store->import_asset(atelier::world::render_scene(scene, 64)).id;
-            atelier::Judgement j;
-            j.annotator_id = me;
-            const bool redLeft = i % 2 == 0;
-            j.left_asset_id = redLeft ? red : blue;
-            j.right_asset_id = redLeft ? blue : red;
-            j.choice = redLeft ? atelier::Choice::left : atelier::Choice::right;
-            store->record_judgement(j);
+            recordWin(*store, me, i, red, blue);
         }
         JobRunner runner;
         TastePanel panel(&runner);
