@@ -37,6 +37,17 @@ atelier::taste::RewardModel storeLightLover(const QTemporaryDir& dir, const atel
     return model;
 }
 
+// Ada, who prefers light pictures, learnt with the picture statistics (the person's setting, for the test).
+struct LightLover {
+    explicit LightLover(const QTemporaryDir& dir)
+        : statistics(QStringLiteral("atelier-basic-v1")),
+          features(atelier::taste::make_feature_extractor(tasteFeatureSet())),
+          model(storeLightLover(dir, *features)) {}
+    TasteFeaturesScope statistics;
+    std::unique_ptr<atelier::taste::FeatureExtractor> features;
+    atelier::taste::RewardModel model;
+};
+
 }  // namespace
 
 class TestMainWindow : public QObject {
@@ -80,10 +91,10 @@ private Q_SLOTS:
 
     void bestOfNShowsTheBatchInTasteOrder() {
         QTemporaryDir dir;
-        const TasteFeaturesScope statistics(QStringLiteral("atelier-basic-v1"));  // the light-lover speaks of lightness
-        const auto features = atelier::taste::make_feature_extractor(tasteFeatureSet());
-        QCOMPARE(features->feature_set(), std::string("atelier-basic-v1"));
-        const atelier::taste::RewardModel model = storeLightLover(dir, *features);
+        const LightLover ada(dir);
+        QCOMPARE(ada.features->feature_set(), std::string("atelier-basic-v1"));  // she speaks of lightness
+        const auto& features = ada.features;
+        const atelier::taste::RewardModel& model = ada.model;
         StudioOptions options;
         options.dataDir = dir.path();
         options.profile = QStringLiteral("ada");
@@ -113,10 +124,10 @@ private Q_SLOTS:
 
     void bestOfNRanksClipsByTheMeanOfTheirFrames() {
         QTemporaryDir dir;
-        const TasteFeaturesScope statistics(QStringLiteral("atelier-basic-v1"));  // the light-lover speaks of lightness
-        const auto features = atelier::taste::make_feature_extractor(tasteFeatureSet());
-        QCOMPARE(features->feature_set(), std::string("atelier-basic-v1"));
-        const atelier::taste::RewardModel model = storeLightLover(dir, *features);
+        const LightLover ada(dir);
+        QCOMPARE(ada.features->feature_set(), std::string("atelier-basic-v1"));  // she speaks of lightness
+        const auto& features = ada.features;
+        const atelier::taste::RewardModel& model = ada.model;
         StudioOptions options;
         options.dataDir = dir.path();
         options.profile = QStringLiteral("ada");
