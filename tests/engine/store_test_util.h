@@ -7,25 +7,11 @@
 #include <string>
 
 #include "atelier/image.h"
+#include "temp_dir.h"
 
 namespace store_test {
 
-// A fresh, empty folder under the temp dir; removed when the object goes.
-struct TempDir {
-    std::filesystem::path path;
-    explicit TempDir(const std::string& name) {
-        static std::atomic<int> counter{0};
-        path = std::filesystem::temp_directory_path() /
-               ("atelier-" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-        std::filesystem::remove_all(path);
-        std::filesystem::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    std::string str() const { return path.string(); }
-};
+using TempDir = ::TempDir;
 
 // A w x h RGB picture whose pixels depend on `seed`, so different seeds give different files.
 inline atelier::Image picture(int seed, int w = 24, int h = 16) {

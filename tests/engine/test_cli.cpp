@@ -18,6 +18,7 @@
 #include "atelier/engine.h"
 #include "atelier/error.h"
 #include "atelier/image.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -25,13 +26,6 @@ namespace {
 
 const std::string kFixtures = ATELIER_FIXTURES_DIR;
 const std::string kCli = ATELIER_CLI_PATH;
-
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / ("atelier-test-cli-" + std::to_string(::getpid()));
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 double relative_l2(const std::vector<float>& a, const std::vector<float>& ref) {
     REQUIRE(a.size() == ref.size());

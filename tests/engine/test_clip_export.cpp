@@ -13,6 +13,7 @@
 
 #include "atelier/error.h"
 #include "atelier/video.h"
+#include "temp_dir.h"
 
 using namespace atelier;
 namespace fs = std::filesystem;
@@ -53,11 +54,6 @@ double block_error(const Image& small, const Image& big, int factor) {
     return sum / double(small.width * small.height * 3);
 }
 
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / ("atelier-test-clip-" + std::to_string(std::rand()));
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-};
 
 }  // namespace
 

@@ -29,6 +29,7 @@
 #include "personalize/lora.h"
 #include "runtime/model_impl.h"
 #include "runtime/tensors.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace atelier;
@@ -45,12 +46,8 @@ std::shared_ptr<Model> load_model() {
 }
 
 fs::path temp_dir() {
-    static const fs::path dir = [] {
-        fs::path d = fs::temp_directory_path() / ("atelier-test-concepts-" + std::to_string(::getpid()));
-        fs::create_directories(d);
-        return d;
-    }();
-    return dir;
+    static const TempDir dir("concepts");
+    return dir.path;
 }
 
 GenerateRequest base_request(const std::string& prompt = "a photo of a cat") {

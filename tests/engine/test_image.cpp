@@ -8,6 +8,7 @@
 
 #include "atelier/error.h"
 #include "atelier/image.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -23,9 +24,8 @@ static atelier::Image gradient(int w, int h) {
 }
 
 TEST_CASE("PNG round trip keeps pixels and text chunks") {
-    const fs::path dir = fs::temp_directory_path() / "atelier-test-image";
-    fs::create_directories(dir);
-    const std::string path = (dir / "a.png").string();
+    const TempDir dir("image");
+    const std::string path = dir / "a.png";
     const atelier::Image image = gradient(37, 21);
     atelier::write_png(path, image, {{"parameters", "a cat\nSteps: 4, Seed: 7"}, {"Software", "Atelier"}});
 
@@ -36,11 +36,11 @@ TEST_CASE("PNG round trip keeps pixels and text chunks") {
     const auto text = atelier::read_png_text(path);
     CHECK(text.at("parameters") == "a cat\nSteps: 4, Seed: 7");
     CHECK(text.at("Software") == "Atelier");
-    fs::remove_all(dir);
 }
 
 TEST_CASE("a file that is not an image gives a clear error naming it") {
-    const fs::path path = fs::temp_directory_path() / "atelier-not-an-image.png";
+    const TempDir dir("image");
+    const fs::path path = dir.path / "not-an-image.png";
     std::ofstream(path) << "this is text, not pixels";
     try {
         atelier::read_image(path.string());
@@ -52,7 +52,6 @@ TEST_CASE("a file that is not an image gives a clear error naming it") {
     }
     CHECK_THROWS_AS(atelier::read_png_text(path.string()), atelier::Error);
     CHECK_THROWS_AS(atelier::read_image("/nonexistent/atelier.png"), atelier::Error);
-    fs::remove(path);
 }
 
 TEST_CASE("a truncated PNG is refused") {

@@ -17,6 +17,7 @@
 #include "atelier/taste.h"
 #include "atelier/world.h"
 #include "personalize/attribute_classifier.h"
+#include "temp_dir.h"
 
 using namespace atelier;
 using namespace atelier::taste;
@@ -102,8 +103,8 @@ TEST_CASE("model features: described, deterministic, and they teach the learner 
 
 TEST_CASE("world-attribute features: one probability distribution per attribute head; bad files are refused") {
     at::set_num_threads(1);
-    const std::string path = (std::filesystem::temp_directory_path() /
-                              ("atelier-attr-" + std::to_string(::getpid()) + ".safetensors")).string();
+    const TempDir dir("attr");
+    const std::string path = dir / "attributes.safetensors";
     AttributeClassifier(11).save(path);  // untrained: the plumbing, not the quality (bench_taste measures that)
     const auto features = make_world_attribute_features(path);
     CHECK(features->feature_set() == "world-attributes-v1");

@@ -25,6 +25,7 @@
 #include "runtime/tensors.h"
 #include "sampling/pipeline.h"
 #include "engine/test_device.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace atelier;
@@ -53,7 +54,8 @@ std::shared_ptr<Model>& model() {
 }
 
 std::string temp_path(const std::string& name) {
-    return (fs::temp_directory_path() / ("atelier-motion-" + std::to_string(getpid()) + "-" + name)).string();
+    static const TempDir dir("motion");
+    return dir / name;
 }
 
 double rel(const at::Tensor& a, const at::Tensor& ref) { return relative_l2(a, ref); }

@@ -14,6 +14,7 @@
 #include "atelier/error.h"
 #include "personalize/motion_classifier.h"
 #include "personalize/motion_clips.h"
+#include "temp_dir.h"
 
 using namespace atelier;
 
@@ -40,11 +41,10 @@ TEST_CASE("motion classifier: learns the nine motions of rendered clips; save an
     // Chance is 11%; 250 steps give about half (54% here), a broken input or loss stays near chance.
     CHECK(acc > 0.35);
 
-    const std::string path = (std::filesystem::temp_directory_path() /
-                              ("atelier-motion-classifier-" + std::to_string(getpid()) + ".safetensors")).string();
+    const TempDir dir("motion-classifier");
+    const std::string path = dir / "classifier.safetensors";
     trained.save(path);
     CHECK(accuracy(MotionClassifier::load(path)) == doctest::Approx(acc));
-    std::filesystem::remove(path);
     TensorMap broken = MotionClassifier(1).weights();
     broken.erase("fc2.bias");
     try {

@@ -18,6 +18,7 @@
 #include "runtime/tensors.h"
 #include "sampling/pipeline.h"
 #include "engine/test_device.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace atelier;
@@ -308,8 +309,8 @@ TEST_CASE("bad requests and bad model files give atelier::Error naming what is w
 
     CHECK_THROWS_WITH_AS(load("/nonexistent/model-x"), doctest::Contains("/nonexistent/model-x"), Error);
 
-    const fs::path dir = fs::temp_directory_path() / ("atelier-test-pipeline-" + std::to_string(::getpid()));
-    fs::create_directories(dir);
+    const TempDir scratch("pipeline");
+    const fs::path dir = scratch.path;
     // a truncated single file
     const fs::path truncated = dir / "truncated.safetensors";
     fs::copy_file(kFixtures + "/tiny-sd-a-original.safetensors", truncated, fs::copy_options::overwrite_existing);
@@ -331,14 +332,11 @@ TEST_CASE("bad requests and bad model files give atelier::Error naming what is w
     CHECK_THROWS_WITH_AS(load(folder.string()), doctest::Contains(unet.string().c_str()), Error);
     fs::remove(unet);
     CHECK_THROWS_WITH_AS(load(folder.string()), doctest::Contains("unet"), Error);
-    fs::remove_all(dir);
 }
 
 TEST_CASE("a model folder's atelier.json sets the steps and guidance a request leaves open") {
-    const fs::path dir = fs::temp_directory_path() / ("atelier-test-defaults-" + std::to_string(::getpid()));
-    fs::remove_all(dir);
-    const fs::path folder = dir / "tiny";
-    fs::create_directories(dir);
+    const TempDir scratch("defaults");
+    const fs::path folder = scratch.path / "tiny";
     fs::copy(kFixtures + "/tiny-sd-a", folder, fs::copy_options::recursive);
     fs::permissions(folder, fs::perms::owner_write, fs::perm_options::add);
     std::ofstream(folder / "atelier.json") << R"({"default_steps": 3, "default_guidance": 1.0})";
@@ -367,5 +365,4 @@ TEST_CASE("a model folder's atelier.json sets the steps and guidance a request l
     CHECK_THROWS_WITH_AS(load(folder.string()), doctest::Contains("atelier.json"), Error);
     std::ofstream(folder / "atelier.json") << R"({"default_steps": 0})";
     CHECK_THROWS_WITH_AS(load(folder.string()), doctest::Contains("default_steps must be in 1..1000"), Error);
-    fs::remove_all(dir);
 }

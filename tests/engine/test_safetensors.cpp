@@ -13,29 +13,17 @@
 
 #include "atelier/error.h"
 #include "io/safetensors.h"
+#include "temp_dir.h"
 
 using namespace atelier;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("atelier-test-safetensors-" + std::to_string(::getpid()));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
 // A file with the given header text (not padded) followed by `data_bytes` bytes of data.
 std::string write_raw(const TempDir& dir, const std::string& name, const std::string& header, size_t data_bytes,
                       int64_t header_len_override = -1) {
-    const std::string path = dir.file(name);
+    const std::string path = (dir / name);
     std::ofstream out(path, std::ios::binary);
     const uint64_t len = header_len_override >= 0 ? static_cast<uint64_t>(header_len_override) : header.size();
     for (int i = 0; i < 8; ++i) out.put(static_cast<char>((len >> (8 * i)) & 0xFF));
@@ -97,7 +85,7 @@ TEST_CASE("round trip of every dtype, with metadata and a scalar and an empty te
     views.push_back(empty);
     for (size_t i = 0; i < views.size(); ++i) views[i].data = storage[i].data();
 
-    const std::string path = dir.file("all.safetensors");
+    const std::string path = (dir / "all.safetensors");
     write_safetensors(path, views, {{"format", "pt"}, {"note", "ünïcode ✓"}});
 
     // Standard layout: the header length is a multiple of 8 and the data follows it.
@@ -141,17 +129,17 @@ TEST_CASE("the writer rejects inconsistent input") {
     TempDir dir;
     const float x[2] = {1, 2};
     const auto* p = reinterpret_cast<const uint8_t*>(x);
-    CHECK_THROWS_AS(write_safetensors(dir.file("a"), {{"a", DType::F32, {3}, p, 8}}), Error);  // 3 x 4 != 8
-    CHECK_THROWS_AS(write_safetensors(dir.file("b"), {{"a", DType::F32, {2}, p, 8}, {"a", DType::F32, {2}, p, 8}}),
+    CHECK_THROWS_AS(write_safetensors((dir / "a"), {{"a", DType::F32, {3}, p, 8}}), Error);  // 3 x 4 != 8
+    CHECK_THROWS_AS(write_safetensors((dir / "b"), {{"a", DType::F32, {2}, p, 8}, {"a", DType::F32, {2}, p, 8}}),
                     Error);  // duplicate
-    CHECK_FALSE(fs::exists(dir.file("a")));
+    CHECK_FALSE(fs::exists((dir / "a")));
 }
 
 TEST_CASE("malformed files are rejected, naming the file and the tensor or field") {
     TempDir dir;
-    SUBCASE("missing file") { expect_error(dir.file("nope.safetensors"), {"cannot open"}); }
+    SUBCASE("missing file") { expect_error((dir / "nope.safetensors"), {"cannot open"}); }
     SUBCASE("truncated below 8 bytes") {
-        const std::string path = dir.file("short.safetensors");
+        const std::string path = (dir / "short.safetensors");
         std::ofstream(path, std::ios::binary) << "abc";
         expect_error(path, {"truncated", "3 bytes", "at least 8"});
     }

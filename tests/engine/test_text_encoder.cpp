@@ -14,6 +14,7 @@
 #include "atelier/error.h"
 #include "models/clip_text.h"
 #include "runtime/tensors.h"
+#include "temp_dir.h"
 
 using namespace atelier;
 
@@ -215,9 +216,8 @@ TEST_CASE("missing or mis-shaped tensors are clear errors") {
 }
 
 TEST_CASE("tensors: save/load round trip of every dtype, zero-copy views are safe to write") {
-    const std::string path =
-        (std::filesystem::temp_directory_path() / ("atelier-test-tensors-" + std::to_string(::getpid()) + ".safetensors"))
-            .string();
+    const TempDir dir("tensors");
+    const std::string path = dir / "all.safetensors";
     TensorMap tensors;
     tensors["f32"] = at::randn({3, 4});
     tensors["f16"] = at::randn({5}).to(at::kHalf);

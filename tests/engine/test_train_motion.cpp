@@ -26,6 +26,7 @@
 #include "personalize/motion_training.h"
 #include "runtime/model_impl.h"
 #include "runtime/tensors.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace atelier;
@@ -36,7 +37,8 @@ const std::string kFixtures = ATELIER_FIXTURES_DIR;
 const std::string kBase = kFixtures + "/tiny-sd-a";
 
 std::string temp_dir(const std::string& name) {
-    const fs::path p = fs::temp_directory_path() / ("atelier-train-motion-" + std::to_string(getpid()) + "-" + name);
+    static const TempDir dir("train-motion");
+    const fs::path p = dir.path / name;
     fs::remove_all(p);
     return p.string();
 }

@@ -11,6 +11,7 @@
 
 #include "personalize/base_model.h"
 #include "personalize/trainer.h"
+#include "temp_dir.h"
 
 using namespace atelier;
 
@@ -65,7 +66,8 @@ TEST_CASE("gradient clipping scales the global norm and the schedule warms up th
 }
 
 TEST_CASE("a checkpoint resumes exactly: 3 + 2 steps equal 5 steps") {
-    const std::string path = std::filesystem::temp_directory_path() / ("trainer-" + std::to_string(getpid()) + ".st");
+    const TempDir dir("trainer");
+    const std::string path = dir / "checkpoint.st";
     OptimizerOptions o;
     o.lr = 0.05;
     o.total_steps = 5;
@@ -93,7 +95,6 @@ TEST_CASE("a checkpoint resumes exactly: 3 + 2 steps equal 5 steps") {
         CHECK(at::equal(resumed.ema().at(name), straight.ema().at(name)));
     }
     CHECK_FALSE(at::equal(straight.ema().at("a"), straight.params().at("a")));
-    std::filesystem::remove(path);
 }
 
 TEST_CASE("default initialisation follows torch.nn: kaiming-uniform bounds, unit norms, zero conv_out") {
