@@ -141,7 +141,7 @@ TEST_CASE("a device that is not there, or not a device, is refused by name befor
     }
 }
 
-TEST_CASE("train-base --only words: teaches a model folder's text encoder, once, and names what is missing") {
+TEST_CASE("train-base --only words|decoder: finishes a shipped model folder, once, and names what is missing") {
     TempDir dir;
     const fs::path model = fs::path(dir / "tiny");
     fs::copy(fs::path(ATELIER_SOURCE_DIR) / "resources" / "models" / "atelier-tiny", model, fs::copy_options::recursive);
@@ -162,6 +162,13 @@ TEST_CASE("train-base --only words: teaches a model folder's text encoder, once,
     r = run_cli("train-base --out '" + model.string() + "' --only words --words-steps 2 --words-batch 4");
     CHECK(r.code == 0);
     CHECK(bytes(text) == after);    // done once: a second run changes nothing
+    const fs::path vae = model / "vae" / "diffusion_pytorch_model.safetensors";
+    const std::string vae_before = bytes(vae);
+    r = run_cli("train-base --out '" + model.string() + "' --only decoder --decoder-steps 2 --vae-batch 4");
+    CHECK(r.code == 0);
+    CHECK(bytes(vae) != vae_before);
+    CHECK(bytes(vae).size() == vae_before.size());
+    CHECK(bytes(text) == after);    // the decoder phase leaves the text encoder alone
     fs::remove_all(model / "unet");
     fs::remove(model / "checkpoints" / "words.done");
     r = run_cli("train-base --out '" + model.string() + "' --only words --words-steps 2 --words-batch 4");

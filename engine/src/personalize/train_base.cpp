@@ -296,6 +296,7 @@ TrainBaseResult finetune_base_decoder(const TrainBaseRequest& request) {
     const std::string done_marker = (out / "checkpoints" / "decoder.done").string();
     TrainBaseResult result;
     if (request.decoder_steps < 1 || fs::exists(done_marker)) return result;
+    fs::create_directories(out / "checkpoints");  // absent in a shipped (exported) folder
     if (!request.resume) fs::remove(ckpt);
     const VaeConfig config = VaeConfig::from_json_file((out / "vae" / "config.json").string());
     const TensorMap exported = load_tensors(vae_file.string());
