@@ -186,7 +186,7 @@ void MainWindow::openStore() {
     }
     QString name = options_.profile;
     if (name.isEmpty()) name = QSettings().value(QStringLiteral("profile")).toString();
-    if (name.isEmpty()) name = qEnvironmentVariable("USER", QStringLiteral("me"));
+    if (name.isEmpty()) name = QString::fromStdString(atelier::default_profile_name());
     try {
         setProfile(store_->ensure_profile(name.toStdString(), "designer").id);
     } catch (const std::exception& e) {

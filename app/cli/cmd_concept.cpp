@@ -30,12 +30,6 @@ extern "C" void on_train_sigint(int) {
     std::signal(SIGINT, SIG_DFL);
 }
 
-std::unique_ptr<Store> open_concept_store(const GlobalOptions& global) {
-    StoreOptions options;
-    options.data_dir = global.data_dir;
-    return Store::open(options);
-}
-
 std::optional<Concept> find_concept(Store& store, const std::string& name_or_id) {
     for (const Concept& c : store.list_concepts(0))
         if (c.name == name_or_id || std::to_string(c.id) == name_or_id) return c;
@@ -113,7 +107,7 @@ std::vector<std::string> read_caption_files(const std::string& dir, const std::s
 }
 
 std::string concepts_dir(const GlobalOptions& global) {
-    const fs::path dir = fs::path(open_concept_store(global)->data_dir()) / "concepts";
+    const fs::path dir = fs::path(open_store(global)->data_dir()) / "concepts";
     fs::create_directories(dir);
     return dir.string();
 }
@@ -168,7 +162,7 @@ std::function<void(GenerateRequest&)> add_concept_use_options(CLI::App& cmd, Glo
             if (fs::is_regular_file(name, ec)) {
                 spec.path = name;
             } else {
-                auto store = open_concept_store(global);
+                auto store = open_store(global);
                 const auto c = find_concept(*store, name);
                 if (!c) throw Error("--concept: no stored concept named '" + name + "' and no such file (see: atelier-cli concept list)");
                 if (c->artifact_path.empty()) throw Error("--concept: concept '" + name + "' has no trained file yet (status " + c->status + ")");
@@ -279,7 +273,7 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
             std::unique_ptr<Store> store;
             std::optional<Concept> row;
             if (!o->name.empty()) {
-                store = open_concept_store(global);
+                store = open_store(global);
                 row = find_concept(*store, o->name);
                 if (!row) {
                     Concept c;
@@ -343,7 +337,7 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
     {
         auto* list = concept_cmd->add_subcommand("list", "concepts in the store");
         list->callback([&global] {
-            auto store = open_concept_store(global);
+            auto store = open_store(global);
             const auto all = store->list_concepts(0);
             if (all.empty()) std::cout << "no concepts (train one: atelier-cli concept train ...)\n";
             for (const Concept& c : all) {
@@ -365,7 +359,7 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
             std::error_code ec;
             std::string path = *file;
             if (!fs::is_regular_file(path, ec)) {
-                auto store = open_concept_store(global);
+                auto store = open_store(global);
                 const auto c = find_concept(*store, *file);
                 if (!c || c->artifact_path.empty()) throw Error("no concept file or trained concept named '" + *file + "'");
                 path = c->artifact_path;
@@ -384,7 +378,7 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
         exp->add_option("concept", *name, "name or id")->required();
         exp->add_option("-o,--out", *out, "destination .safetensors")->required();
         exp->callback([name, out, &global] {
-            auto store = open_concept_store(global);
+            auto store = open_store(global);
             const auto c = find_concept(*store, *name);
             if (!c) throw Error("no concept named '" + *name + "' (see: atelier-cli concept list)");
             if (c->artifact_path.empty()) throw Error("concept '" + *name + "' has no trained file (status " + c->status + ")");
@@ -404,7 +398,7 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
         imp->add_option("--token", *token, "its word (default: from the file)");
         imp->callback([file, name, token, &global] {
             const ConceptFileInfo info = inspect_concept_file(*file);
-            auto store = open_concept_store(global);
+            auto store = open_store(global);
             Concept c;
             c.name = name->empty() ? fs::path(*file).stem().string() : *name;
             if (find_concept(*store, c.name)) throw Error("a concept named '" + c.name + "' exists already (use --name)");

@@ -14,6 +14,8 @@
 #include "atelier/engine.h"
 #include "atelier/error.h"
 #include "atelier/image.h"
+#include "atelier/prompt_rules.h"
+#include "atelier/store.h"
 #include "atelier/system.h"
 #include "atelier/video.h"
 #include "commands.h"
@@ -99,6 +101,7 @@ struct GenerateOptions {
     int frames = 0, motion_heads = 0;
     float fps = 8.0f;
     std::string motion_module, frames_dir;
+    std::string profile;   // apply this profile's active memory rules
 };
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -202,10 +205,11 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
     gen->add_option("--frames-dir", o->frames_dir, "also write every frame as PNG there (frame-000.png, ...)");
     gen->add_option("-o,--output", o->output, "output PNG; for clips OUT.gif, OUT.mp4, OUT.webm or a folder DIR/ for PNG frames")->required();
     gen->add_flag("-q,--quiet", o->quiet, "no progress bar");
+    gen->add_option("--profile", o->profile,
+                    "apply this profile's active memory rules to the prompt, as the studio does (name or id)");
     const auto apply_concept_options = add_concept_use_options(*gen, global);
 
     gen->callback([=, &global] {
-        (void)global;
         GenerateRequest request;  // steps and guidance: the model's defaults unless given
         if (!o->from_png.empty()) {
             const auto text = read_png_text(o->from_png);
@@ -231,6 +235,21 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
         auto given = [](CLI::Option* opt) { return opt->count() > 0; };
         if (given(prompt) || o->from_png.empty()) request.prompt = o->prompt;
         if (given(negative)) request.negative_prompt = o->negative;
+        if (!o->profile.empty()) {
+            auto store = open_store(global);
+            MemoryFilter filter;
+            filter.profile_id = resolve_profile(*store, o->profile).id;
+            filter.active_only = true;
+            const EffectivePrompt effective =
+                apply_memory_rules(request.prompt, request.negative_prompt, store->list_memory(filter));
+            request.prompt = effective.prompt;
+            request.negative_prompt = effective.negative_prompt;
+            if (!o->quiet) {
+                std::string added;
+                for (const std::string& t : effective.applied_texts) added += (added.empty() ? "" : "; ") + t;
+                std::cerr << "memory adds: " << (added.empty() ? "nothing" : added) << "\n";
+            }
+        }
         if (given(steps)) request.steps = o->steps;
         if (given(sampler)) request.sampler = o->sampler;
         if (given(spacing)) request.timestep_spacing = o->spacing;

@@ -11,6 +11,8 @@
 
 namespace atelier::cli {
 namespace {
+bool all_digits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
+}  // namespace
 
 std::unique_ptr<Store> open_store(const GlobalOptions& global) {
     StoreOptions options;
@@ -18,13 +20,22 @@ std::unique_ptr<Store> open_store(const GlobalOptions& global) {
     return Store::open(options);
 }
 
-bool all_digits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
-
-Profile resolve_profile(Store& store, const std::string& name_or_id) {
+Profile resolve_profile(Store& store, const std::string& name_or_id, bool create) {
     if (all_digits(name_or_id)) return store.profile(std::stoll(name_or_id));
-    if (auto p = store.find_profile(name_or_id)) return *p;
-    throw Error("no profile named '" + name_or_id + "' (see: atelier-cli profiles list)");
+    const std::string name = name_or_id.empty() ? default_profile_name() : name_or_id;
+    if (auto p = store.find_profile(name)) return *p;
+    if (create && name_or_id.empty()) return store.ensure_profile(name, "designer");
+    throw Error("no profile named '" + name + "'" +
+                (name_or_id.empty() ? ", the default profile ($ATELIER_PROFILE, else your login name); name one with --profile"
+                                    : "") +
+                " (see: atelier-cli profiles list)");
 }
+
+CLI::Option* add_profile_option(CLI::App* cmd, std::string& target) {
+    return cmd->add_option("--profile", target, "profile name or id (default: $ATELIER_PROFILE, else your login name)");
+}
+
+namespace {
 
 int64_t resolve_queue(Store& store, const std::string& name_or_id) {
     if (all_digits(name_or_id)) return store.queue(std::stoll(name_or_id)).id;
@@ -138,7 +149,7 @@ void add_store_commands(CLI::App& app, GlobalOptions& global) {
     {
         auto* list = concepts->add_subcommand("list", "concepts (of one profile)");
         auto profile = std::make_shared<std::string>();
-        list->add_option("--profile", *profile);
+        list->add_option("--profile", *profile, "only this profile's (name or id)");
         list->callback([&global, profile] {
             auto store = open_store(global);
             const int64_t pid = profile->empty() ? 0 : resolve_profile(*store, *profile).id;
@@ -153,7 +164,7 @@ void add_store_commands(CLI::App& app, GlobalOptions& global) {
         auto c = std::make_shared<Concept>();
         auto profile = std::make_shared<std::string>();
         auto images = std::make_shared<std::vector<std::string>>();
-        add->add_option("--profile", *profile)->required();
+        add_profile_option(add, *profile);
         add->add_option("--name", c->name)->required();
         add->add_option("--token", c->trigger_token, "trigger token, e.g. <my-cat>");
         add->add_option("--class", c->class_word, "class word, e.g. cat");
@@ -161,7 +172,7 @@ void add_store_commands(CLI::App& app, GlobalOptions& global) {
         add->add_option("images", *images, "reference images");
         add->callback([&global, c, profile, images] {
             auto store = open_store(global);
-            c->profile_id = resolve_profile(*store, *profile).id;
+            c->profile_id = resolve_profile(*store, *profile, true).id;
             for (const std::string& path : *images) c->reference_asset_ids.push_back(store->import_asset(path, "reference").id);
             std::cout << "created concept " << store->create_concept(*c) << "\n";
         });
@@ -189,7 +200,7 @@ void add_store_commands(CLI::App& app, GlobalOptions& global) {
         auto* list = compare->add_subcommand("list", "an annotator's latest judgements");
         auto profile = std::make_shared<std::string>();
         auto limit = std::make_shared<int>(20);
-        list->add_option("profile", *profile)->required();
+        list->add_option("profile", *profile, "name or id (default: $ATELIER_PROFILE, else your login name)");
         list->add_option("--limit", *limit);
         list->callback([&global, profile, limit] {
             auto store = open_store(global);
@@ -207,7 +218,7 @@ void add_store_commands(CLI::App& app, GlobalOptions& global) {
         auto* list = memory->add_subcommand("list", "entries of a profile");
         auto filter = std::make_shared<MemoryFilter>();
         auto profile = std::make_shared<std::string>();
-        list->add_option("--profile", *profile)->required();
+        add_profile_option(list, *profile);
         list->add_option("--kind", filter->kind);
         list->add_option("--search", filter->search);
         list->add_flag("--active", filter->active_only, "active entries only");
@@ -222,13 +233,13 @@ void add_store_commands(CLI::App& app, GlobalOptions& global) {
         auto* add = memory->add_subcommand("add", "write an entry");
         auto e = std::make_shared<MemoryEntry>();
         auto profile = std::make_shared<std::string>();
-        add->add_option("--profile", *profile)->required();
+        add_profile_option(add, *profile);
         add->add_option("--kind", e->kind, "like, dislike, rule, style, concept");
         add->add_option("--weight", e->weight);
         add->add_option("text", e->text)->required();
         add->callback([&global, e, profile] {
             auto store = open_store(global);
-            e->profile_id = resolve_profile(*store, *profile).id;
+            e->profile_id = resolve_profile(*store, *profile, true).id;
             std::cout << "added memory entry " << store->add_memory(*e) << "\n";
         });
     }
@@ -271,11 +282,10 @@ void add_store_commands(CLI::App& app, GlobalOptions& global) {
         auto* history = memory->add_subcommand("history", "the story of an entry, or of a profile's memory");
         auto id = std::make_shared<int64_t>(0);
         auto profile = std::make_shared<std::string>();
-        history->add_option("id", *id, "entry id");
-        history->add_option("--profile", *profile);
+        history->add_option("id", *id, "entry id (else the whole profile's)");
+        add_profile_option(history, *profile);
         history->callback([&global, id, profile] {
             auto store = open_store(global);
-            if (!*id && profile->empty()) throw Error("memory history: give an entry id or --profile");
             const auto rows = *id ? store->memory_history(*id)
                                   : store->profile_memory_history(resolve_profile(*store, *profile).id);
             for (const MemoryHistoryEvent& h : rows)
@@ -289,7 +299,7 @@ void add_store_commands(CLI::App& app, GlobalOptions& global) {
         auto* undo = memory->add_subcommand("undo", "revert the latest memory change");
         auto profile = std::make_shared<std::string>();
         auto entry = std::make_shared<int64_t>(0);
-        undo->add_option("--profile", *profile)->required();
+        add_profile_option(undo, *profile);
         undo->add_option("--entry", *entry, "only changes of this entry");
         undo->callback([&global, profile, entry] {
             auto store = open_store(global);

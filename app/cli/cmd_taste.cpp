@@ -22,19 +22,7 @@ namespace {
 
 using namespace atelier::taste;
 
-std::unique_ptr<Store> open_taste_store(const GlobalOptions& global) {
-    StoreOptions options;
-    options.data_dir = global.data_dir;
-    return Store::open(options);
-}
-
 bool digits_only(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
-
-Profile find_profile_arg(Store& store, const std::string& name_or_id) {
-    if (digits_only(name_or_id)) return store.profile(std::stoll(name_or_id));
-    if (auto p = store.find_profile(name_or_id)) return *p;
-    throw Error("no profile named '" + name_or_id + "' (see: atelier-cli profiles list)");
-}
 
 std::string num(double v, int digits = 3) {
     if (std::isnan(v)) return "n/a";
@@ -127,13 +115,13 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
             bool no_memory = false, dry_run = false;
         };
         auto a = std::make_shared<Args>();
-        cmd->add_option("--profile", a->profile, "profile name or id")->required();
+        add_profile_option(cmd, a->profile);
         cmd->add_option("--folds", a->folds, "cross-validation folds for the held-out accuracy");
         cmd->add_flag("--ignore-memory", a->no_memory, "do not use the person's memory entries as a prior");
         cmd->add_flag("--dry-run", a->dry_run, "fit and report, save nothing");
         cmd->callback([&global, a, features] {
-            auto store = open_taste_store(global);
-            const Profile profile = find_profile_arg(*store, a->profile);
+            auto store = open_store(global);
+            const Profile profile = resolve_profile(*store, a->profile);
             const auto fx = make_feature_extractor(*features);
             ProfileFit f = fit_profile(*store, profile.id, *fx, a->folds, !a->no_memory);
             std::cout << "profile      " << profile.name << " (" << profile.id << ")\n";
@@ -159,10 +147,10 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
     {
         auto* cmd = taste->add_subcommand("show", "what the saved model learned: directions, accuracy");
         auto profile_name = std::make_shared<std::string>();
-        cmd->add_option("--profile", *profile_name, "profile name or id")->required();
+        add_profile_option(cmd, *profile_name);
         cmd->callback([&global, profile_name, features] {
-            auto store = open_taste_store(global);
-            const Profile profile = find_profile_arg(*store, *profile_name);
+            auto store = open_store(global);
+            const Profile profile = resolve_profile(*store, *profile_name);
             const auto fx = make_feature_extractor(*features);
             const auto record = store->latest_reward_model(profile.id, fx->feature_set());
             if (!record) throw Error("profile '" + profile.name + "' has no fitted model (run: atelier-cli taste fit)");
@@ -181,12 +169,12 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
         auto* cmd = taste->add_subcommand("predict", "P(first preferred), P(tie), P(second preferred)");
         auto profile_name = std::make_shared<std::string>();
         auto first = std::make_shared<std::string>(), second = std::make_shared<std::string>();
-        cmd->add_option("--profile", *profile_name, "profile name or id")->required();
+        add_profile_option(cmd, *profile_name);
         cmd->add_option("first", *first, "asset id or picture file")->required();
         cmd->add_option("second", *second, "asset id or picture file")->required();
         cmd->callback([&global, profile_name, first, second, features] {
-            auto store = open_taste_store(global);
-            const Profile profile = find_profile_arg(*store, *profile_name);
+            auto store = open_store(global);
+            const Profile profile = resolve_profile(*store, *profile_name);
             const auto fx = make_feature_extractor(*features);
             const RewardModel model = latest_model(*store, profile, *fx);
             AssetFeatureCache cache(*store, *fx);
@@ -207,15 +195,15 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
             bool uncertainty = false;
         };
         auto a = std::make_shared<Args>();
-        cmd->add_option("--profile", a->profile, "profile name or id")->required();
+        add_profile_option(cmd, a->profile);
         cmd->add_option("candidates", a->candidates, "asset ids or picture files (at least 2)")->required();
         cmd->add_option("--seed", a->seed, "seed of the exploration draw");
         cmd->add_option("--step", a->step, "the how-manieth choice of the session (mixed into the seed)");
         cmd->add_option("--epsilon", a->epsilon, "probability of a random pair instead");
         cmd->add_flag("--uncertainty", a->uncertainty, "largest predictive variance instead of information gain");
         cmd->callback([&global, a, features] {
-            auto store = open_taste_store(global);
-            const Profile profile = find_profile_arg(*store, a->profile);
+            auto store = open_store(global);
+            const Profile profile = resolve_profile(*store, a->profile);
             const auto fx = make_feature_extractor(*features);
             RewardModel model(fx->feature_set(), fx->names());
             if (store->latest_reward_model(profile.id, fx->feature_set())) model = latest_model(*store, profile, *fx);
@@ -256,14 +244,14 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
             double min_z = 3.0, min_weight = 0.25;
         };
         auto a = std::make_shared<Args>();
-        cmd->add_option("--profile", a->profile, "profile name or id")->required();
+        add_profile_option(cmd, a->profile);
         cmd->add_flag("--dry-run", a->dry_run, "say what would change, change nothing");
         cmd->add_flag("--keep-stale", a->keep_stale, "keep the learner's entries whose direction is gone");
         cmd->add_option("--min-z", a->min_z, "weight / posterior sd at least this");
         cmd->add_option("--min-weight", a->min_weight, "standardized weight at least this");
         cmd->callback([&global, a, features] {
-            auto store = open_taste_store(global);
-            const Profile profile = find_profile_arg(*store, a->profile);
+            auto store = open_store(global);
+            const Profile profile = resolve_profile(*store, a->profile);
             const auto fx = make_feature_extractor(*features);
             ProfileFit f = fit_profile(*store, profile.id, *fx, 5, true);
             MemoryWriteOptions o;
@@ -288,11 +276,11 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
         auto* cmd = taste->add_subcommand("rank", "best-of-N: pictures ranked by the profile's predicted reward");
         auto profile_name = std::make_shared<std::string>();
         auto pictures = std::make_shared<std::vector<std::string>>();
-        cmd->add_option("--profile", *profile_name, "profile name or id")->required();
+        add_profile_option(cmd, *profile_name);
         cmd->add_option("pictures", *pictures, "asset ids or picture files")->required();
         cmd->callback([&global, profile_name, pictures, features] {
-            auto store = open_taste_store(global);
-            const Profile profile = find_profile_arg(*store, *profile_name);
+            auto store = open_store(global);
+            const Profile profile = resolve_profile(*store, *profile_name);
             const auto fx = make_feature_extractor(*features);
             const RewardModel model = latest_model(*store, profile, *fx);
             AssetFeatureCache cache(*store, *fx);
@@ -316,7 +304,7 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
         cmd->add_option("--out", *out, "file to write the prototype set to")->required();
         cmd->add_option("--k", *k, "number of prototypes");
         cmd->callback([&global, out, k, features] {
-            auto store = open_taste_store(global);
+            auto store = open_store(global);
             const auto fx = make_feature_extractor(*features);
             std::vector<RewardModel> models;
             for (const Profile& p : store->list_profiles())
@@ -389,7 +377,7 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
                 print_curves(run_simulation(o));
                 return;
             }
-            auto store = open_taste_store(global);
+            auto store = open_store(global);
             const Profile profile = store->ensure_profile(a->into_profile, "designer");
             const SimulatedPerson person = make_simulated_person(a->seed, a->noise, a->archetype);
             const int pictures = store_simulated_judgements(*store, profile.id, person, a->judgements);

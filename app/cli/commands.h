@@ -3,8 +3,14 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <memory>
+#include <string>
 
-namespace atelier { struct GenerateRequest; }
+namespace atelier {
+struct GenerateRequest;
+struct Profile;
+class Store;
+}  // namespace atelier
 
 namespace atelier::cli {
 
@@ -13,6 +19,14 @@ struct GlobalOptions {
     std::string data_dir;   // --data-dir (else ATELIER_DATA_DIR / XDG)
     int threads = 0;        // --threads (0: one per CPU)
 };
+
+// The store in --data-dir (else the default data directory).
+std::unique_ptr<Store> open_store(const GlobalOptions& global);
+// A profile by name or id; empty: the default profile (atelier::default_profile_name(), the studio's
+// first profile). `create`: a missing default profile is made, as the studio makes it on first start.
+Profile resolve_profile(Store& store, const std::string& name_or_id, bool create = false);
+// --profile NAME|ID on a command (empty: the default profile).
+CLI::Option* add_profile_option(CLI::App* cmd, std::string& target);
 
 void add_system_commands(CLI::App& app, GlobalOptions& global);   // doctor
 void add_world_commands(CLI::App& app, GlobalOptions& global);    // world render / sheet / bench

@@ -2,6 +2,7 @@
 // links: core
 // atelier-cli inspect / generate on the TINY-A fixture: PNG + parameters chunk, --from-png reproduces the
 // pixels, --init-latents/--save-latents give diffusers' final latents, bad input exits non-zero.
+// Memory rules from the CLI: the default profile, and generate --profile.
 #include <doctest/doctest.h>
 
 #include "engine/cli_test_util.h"
@@ -176,4 +177,38 @@ TEST_CASE("train-base --only words|decoder: finishes a shipped model folder, onc
     CHECK(r.output.find("unet") != std::string::npos);
     r = run_cli("train-base --out '" + model.string() + "' --only vae");
     CHECK(r.code != 0);
+}
+
+TEST_CASE("memory from the CLI: the default profile ($ATELIER_PROFILE), and generate --profile applies its rules") {
+    TempDir dir;
+    const std::string global = "--threads 1 --data-dir '" + (dir / "data") + "'";
+    ::setenv("ATELIER_PROFILE", "ann", 1);
+    CliRun r = run_cli("memory list", global);
+    CHECK(r.code != 0);   // nobody yet: named, with the way out
+    CHECK(r.output.find("no profile named 'ann'") != std::string::npos);
+    CHECK(r.output.find("--profile") != std::string::npos);
+    REQUIRE(run_cli("memory add --kind dislike stripes", global).code == 0);   // writing makes the profile
+    REQUIRE(run_cli("memory add --kind like 'a plain background' --weight 2", global).code == 0);
+    CHECK(run_cli("profiles list", global).output.find("ann") != std::string::npos);
+    r = run_cli("memory list", global);
+    CHECK(r.output.find("stripes") != std::string::npos);
+    CHECK(r.output.find("a plain background") != std::string::npos);
+    ::unsetenv("ATELIER_PROFILE");
+
+    const std::string generate = "generate --prompt 'two red stars' --steps 2 ";
+    r = run_cli(generate + "--profile ann -o '" + (dir / "rules.png") + "'", global);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(r.output.find("memory adds: +a plain background; -stripes") != std::string::npos);   // by weight
+    const std::string with_rules = atelier::read_png_text(dir / "rules.png").at("parameters");
+    CHECK(with_rules.rfind("two red stars, a plain background\nNegative prompt: stripes\n", 0) == 0);
+    REQUIRE(run_cli("memory edit 1 --active off", global).code == 0);
+    REQUIRE(run_cli(generate + "--profile ann -q -o '" + (dir / "off.png") + "'", global).code == 0);
+    CHECK(atelier::read_png_text(dir / "off.png").at("parameters").rfind("two red stars, a plain background\nSteps:", 0) == 0);
+    REQUIRE(run_cli(generate + "-q -o '" + (dir / "plain.png") + "'", global).code == 0);   // no --profile: no rules
+    CHECK(atelier::read_png_text(dir / "plain.png").at("parameters").rfind("two red stars\nSteps:", 0) == 0);
+    r = run_cli(generate + "--profile nobody -o '" + (dir / "x.png") + "'", global);
+    CHECK(r.code != 0);
+    CHECK(r.output.find("no profile named 'nobody'") != std::string::npos);
+    CHECK(!fs::exists(dir / "x.png"));
 }

@@ -26,6 +26,10 @@ void set_compute_threads(int threads);  // <= 0: one per CPU
 // $XDG_DATA_HOME/atelier, else ~/.local/share/atelier. Not created here.
 std::string data_dir(const std::string& override_dir = "");
 
+// The profile (person) the studio and the CLI act for when none is named: $ATELIER_PROFILE, else the
+// login name ($USER), else "me". The studio remembers a profile chosen in it; the CLI takes --profile.
+std::string default_profile_name();
+
 // The embedded default model's folder (installed or in the source tree); empty if none is present.
 std::string default_model_dir();
 // The shipped learned taste encoders' folder (resources/taste); empty if none is present.

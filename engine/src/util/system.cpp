@@ -23,6 +23,12 @@ std::string data_dir(const std::string& override_dir) {
     return (fs::path(home && *home ? home : ".") / ".local/share/atelier").string();
 }
 
+std::string default_profile_name() {
+    for (const char* name : {"ATELIER_PROFILE", "USER"})
+        if (const char* env = std::getenv(name); env && *env) return env;
+    return "me";
+}
+
 namespace {
 // Resources are looked up installed first, then in the source tree (developer builds).
 std::string find_resource(const std::string& relative, const std::string& must_contain) {
