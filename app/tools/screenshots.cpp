@@ -89,14 +89,15 @@ int main(int argc, char** argv) {
     memory->addEntry(QStringLiteral("style"), QStringLiteral("soft shadow"), 1.2);
     memory->addEntry(QStringLiteral("like"), QStringLiteral("outlined"), 0.9);
 
-    // Generate: a batch, one starred.
-    const QStringList prompts = {QStringLiteral("two small red stars on a plain white background"),
+    // Generate: three batches, the red stars last so that the prompt on screen is what the live view shows;
+    // one starred.
+    const QStringList prompts = {QStringLiteral("three green triangles on a striped purple background, outlined"),
                                  QStringLiteral("a large blue circle at the top, on a dotted yellow background"),
-                                 QStringLiteral("three green triangles on a striped purple background, outlined")};
+                                 QStringLiteral("two small red stars on a plain white background")};
     int seed = 11;
     for (const QString& prompt : prompts) generate(window, prompt, 4, 20, seed += 7);
-    window.generatePage()->gallery()->setFavourite(1, true);
-    window.generatePage()->promptEdit()->setPlainText(prompts[0]);
+    const int redStars = window.generatePage()->gallery()->itemCount() - 4;   // the last batch's first
+    window.generatePage()->gallery()->setFavourite(redStars + 1, true);
     window.showWorkspace(MainWindow::Generate);
     save(&window, out + QStringLiteral("/generate.png"));
 
@@ -105,12 +106,12 @@ int main(int argc, char** argv) {
     generate(window, QStringLiteral("a yellow heart moving up on a striped blue background"), 1, 10, 2);
     save(&window, out + QStringLiteral("/generate-video.png"));
     window.generatePage()->framesBox()->setValue(0);
-    window.generatePage()->promptEdit()->setPlainText(prompts[0]);
+    window.generatePage()->promptEdit()->setPlainText(prompts[2]);
 
-    // Compare: every pair of the first batch, a few judged, the next one on screen.
+    // Compare: every pair of the red-star batch, a few judged, the next one on screen.
     QVector<QImage> batch;
-    for (int i = 0; i < 4; ++i) batch.push_back(window.generatePage()->gallery()->entry(i).image);
-    window.comparePage()->createQueueFromImages(QStringLiteral("Red stars — batch 1"), batch, prompts[0]);
+    for (int i = 0; i < 4; ++i) batch.push_back(window.generatePage()->gallery()->entry(redStars + i).image);
+    window.comparePage()->createQueueFromImages(QStringLiteral("Red stars — batch 1"), batch, prompts[2]);
     window.showWorkspace(MainWindow::Compare);
     window.comparePage()->setStrength(2);
     window.comparePage()->choose(atelier::Choice::left);
