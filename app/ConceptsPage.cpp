@@ -26,6 +26,7 @@
 #include <QVBoxLayout>
 
 #include "Charts.h"
+#include "SettingsDialog.h"
 #include "ImageConvert.h"
 #include "atelier/concepts.h"
 
@@ -457,6 +458,7 @@ bool ConceptsPage::buildTrainRequest(atelier::TrainConceptRequest& request, QStr
         request.out_path = artifactPath(c).toStdString();
         request.resume = true;  // a cancelled run continues from its checkpoint
         request.lora_text_encoder = settings.value(QStringLiteral("lora_text_encoder")).toBool();
+        request.gradient_checkpointing = StudioSettings::load().trainingSavesMemory;
         request.images.clear();
         for (int64_t id : c.reference_asset_ids) request.images.push_back(store_->load_asset(id));
         request.captions = std::move(texts);

@@ -1,6 +1,7 @@
 #include "SettingsDialog.h"
 
 #include <QApplication>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDialogButtonBox>
 #include <QFileDialog>
@@ -25,6 +26,7 @@ StudioSettings StudioSettings::load() {
     settings.previewInterval = s.value(QStringLiteral("previewInterval"), settings.previewInterval).toInt();
     settings.theme = s.value(QStringLiteral("theme"), settings.theme).toString();
     settings.tasteFeatures = s.value(QStringLiteral("tasteFeatures")).toString();
+    settings.trainingSavesMemory = s.value(QStringLiteral("trainingSavesMemory"), false).toBool();
     return settings;
 }
 
@@ -36,6 +38,7 @@ void StudioSettings::save() const {
     s.setValue(QStringLiteral("previewInterval"), previewInterval);
     s.setValue(QStringLiteral("theme"), theme);
     s.setValue(QStringLiteral("tasteFeatures"), tasteFeatures);
+    s.setValue(QStringLiteral("trainingSavesMemory"), trainingSavesMemory);
 }
 
 std::string tasteFeatureSet() {
@@ -93,6 +96,12 @@ SettingsDialog::SettingsDialog(const StudioSettings& settings, QWidget* parent) 
     tasteFeatures_->setToolTip(tr("What the taste model sees in a picture. Each set keeps its own model, "
                                   "learnt again from the same choices."));
     form->addRow(tr("Taste features"), tasteFeatures_);
+    trainingSavesMemory_ = new QCheckBox(tr("Save memory (gradient checkpointing)"));
+    trainingSavesMemory_->setChecked(settings.trainingSavesMemory);
+    trainingSavesMemory_->setToolTip(tr("Concept training recomputes the model's intermediate results instead of "
+                                        "keeping them: the same result in less memory (a large model on a small "
+                                        "GPU), for one more forward pass of each block."));
+    form->addRow(tr("Concept training"), trainingSavesMemory_);
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
     connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
@@ -107,6 +116,7 @@ StudioSettings SettingsDialog::settings() const {
     s.previewInterval = previewInterval_->value();
     s.theme = theme_->currentData().toString();
     s.tasteFeatures = tasteFeatures_->currentData().toString();
+    s.trainingSavesMemory = trainingSavesMemory_->isChecked();
     return s;
 }
 

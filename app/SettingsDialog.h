@@ -11,11 +11,13 @@ struct StudioSettings {
     int previewInterval = 1;    // steps between live previews
     QString theme = QStringLiteral("dark");    // "dark", "light"
     QString tasteFeatures;      // a feature set name; empty: the engine's default
+    bool trainingSavesMemory = false;   // concept training with gradient checkpointing
 
     static StudioSettings load();
     void save() const;
 };
 
+class QCheckBox;
 class QComboBox;
 class QLineEdit;
 class QSpinBox;
@@ -30,6 +32,7 @@ private:
     QLineEdit* dataDir_;
     QComboBox* device_;
     QSpinBox* threads_;
+    QCheckBox* trainingSavesMemory_;
     QSpinBox* previewInterval_;
     QComboBox* theme_;
     QComboBox* tasteFeatures_;

@@ -136,6 +136,7 @@ struct TrainOptions {
     int rank = 4, vectors = 1, batch = 4, size = 0;
     float alpha = 0;
     bool lora_text_encoder = false;
+    bool gradient_checkpointing = false;
     uint64_t seed = 1;
     bool no_flip = false, resume = false, quiet = false;
 };
@@ -221,6 +222,8 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
         train->add_option("--alpha", o->alpha, "LoRA alpha (default: the rank)");
         train->add_flag("--lora-text-encoder", o->lora_text_encoder,
                         "LoRA: also train adapters on the text encoder's attention (lora_te_* keys)");
+        train->add_flag("--gradient-checkpointing", o->gradient_checkpointing,
+                        "recompute the UNet's activations in the backward pass: less memory, one more forward");
         train->add_option("--vectors", o->vectors, "TI vectors per token (default 1)");
         train->add_option("--batch", o->batch, "pictures per step (default 4)");
         train->add_option("--size", o->size, "training size in pixels (default: the model's)");
@@ -244,6 +247,7 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
             q.rank = o->rank;
             q.alpha = o->alpha;
             q.lora_text_encoder = o->lora_text_encoder;
+            q.gradient_checkpointing = o->gradient_checkpointing;
             q.vectors = o->vectors;
             q.batch = o->batch;
             q.width = q.height = o->size;

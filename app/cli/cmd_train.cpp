@@ -123,6 +123,8 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
     mcmd->add_option("--device", motion->device, "auto (CUDA when present), cpu, cuda, cuda:N")->capture_default_str();
     mcmd->add_option("--checkpoint-every", motion->checkpoint_every, "steps between checkpoints")->capture_default_str();
     mcmd->add_flag("--resume", motion->resume, "continue from OUT/checkpoints");
+    mcmd->add_flag("--gradient-checkpointing", motion->gradient_checkpointing,
+                   "recompute the UNet's activations in the backward pass: less memory, one more forward");
     mcmd->callback([motion, &global] {
         TrainMotionRequest r = *motion;
         r.threads = global.threads > 0 ? global.threads : 1;  // as train-base: one thread unless asked

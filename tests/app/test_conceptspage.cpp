@@ -19,6 +19,7 @@
 #include "atelier/concepts.h"
 #include "atelier/image.h"
 #include "atelier/store.h"
+#include "settings_scope.h"
 
 namespace {
 
@@ -353,6 +354,13 @@ private Q_SLOTS:
         QVERIFY(plain.captions.empty());
         QVERIFY(plain.flip);
         QCOMPARE(int(plain.images.size()), 3);
+        QVERIFY(!plain.gradient_checkpointing);
+        {   // Settings > Concept training: save memory
+            const SettingsScope saveMemory([](StudioSettings& s) { s.trainingSavesMemory = true; });
+            atelier::TrainConceptRequest lean;
+            QVERIFY2(page.buildTrainRequest(lean, problem), qPrintable(problem));
+            QVERIFY(lean.gradient_checkpointing);
+        }
 
         // Set out of order, so that the request's order is the pictures' and not the editing order.
         QCOMPARE(page.setCaption(assets[2], QStringLiteral("a {} in the snow")), QString());

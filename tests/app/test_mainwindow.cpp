@@ -19,7 +19,7 @@
 #include "StudioSetup.h"
 #include "atelier/store.h"
 #include "atelier/taste.h"
-#include "taste_features_scope.h"
+#include "settings_scope.h"
 
 namespace {
 
@@ -40,10 +40,10 @@ atelier::taste::RewardModel storeLightLover(const QTemporaryDir& dir, const atel
 // Ada, who prefers light pictures, learnt with the picture statistics (the person's setting, for the test).
 struct LightLover {
     explicit LightLover(const QTemporaryDir& dir)
-        : statistics(QStringLiteral("atelier-basic-v1")),
+        : statistics(SettingsScope::tasteFeatures(QStringLiteral("atelier-basic-v1"))),
           features(atelier::taste::make_feature_extractor(tasteFeatureSet())),
           model(storeLightLover(dir, *features)) {}
-    TasteFeaturesScope statistics;
+    SettingsScope statistics;
     std::unique_ptr<atelier::taste::FeatureExtractor> features;
     atelier::taste::RewardModel model;
 };

@@ -9,7 +9,7 @@
 #include "TastePanel.h"
 #include "atelier/store.h"
 #include "atelier/world.h"
-#include "taste_features_scope.h"
+#include "settings_scope.h"
 
 namespace {
 // A picture with a coloured disc on grey: warm discs (reds, oranges) or cool ones (blues, cyans).
@@ -41,7 +41,7 @@ class TestTastePanel : public QObject {
     Q_OBJECT
 private Q_SLOTS:
     void learnsWarmOverCoolAndWritesMemory() {
-        const TasteFeaturesScope statistics(QStringLiteral("atelier-basic-v1"));  // warmth is a picture statistic
+        const SettingsScope statistics(SettingsScope::tasteFeatures(QStringLiteral("atelier-basic-v1")));  // warmth is a picture statistic
         QTemporaryDir dir;
         atelier::StoreOptions options;
         options.data_dir = dir.path().toStdString();
@@ -89,7 +89,7 @@ private Q_SLOTS:
 
     // With the default features (the shipped world encoder) the panel speaks the world's words.
     void learnsInTheWorldsWordsWithTheDefaultEncoder() {
-        const TasteFeaturesScope defaults{QString()};
+        const SettingsScope defaults(SettingsScope::tasteFeatures(QString()));
         QTemporaryDir dir;
         atelier::StoreOptions options;
         options.data_dir = dir.path().toStdString();

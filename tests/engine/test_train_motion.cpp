@@ -10,6 +10,7 @@
 #include "engine/cli_test_util.h"
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -253,6 +254,52 @@ TEST_CASE("train_motion_module: same seed, same file; cancel then resume equals 
     for (const auto& d : {a, b, c}) fs::remove_all(d);
 }
 
+
+TEST_CASE("gradient checkpointing: every motion module's gradients are the same, recomputed; training runs with it") {
+    LoadOptions load;
+    load.path = kBase;
+    load.device = "cpu";
+    const auto model = Model::load(load);
+    UNet2DCondition& unet = *model->impl().unet;
+    const MotionAdapterConfig config = motion_adapter_config_for(unet.config(), 4, 32);
+    TensorMap all = motion_positional_tables(config);
+    std::vector<at::Tensor> trainable;
+    at::manual_seed(5);
+    for (auto [name, w] : init_motion_adapter_weights(config, 3)) {
+        // proj_out starts at zero (the identity); values there let the gradient reach every module's inside
+        if (name.find("proj_out") != std::string::npos) w = at::randn(w.sizes()) * 0.05;
+        all[name] = w.requires_grad_(true);
+        trainable.push_back(w);
+    }
+    unet.set_motion_adapter(std::make_shared<const MotionAdapter>(config, all, ""));
+    const at::Tensor x0 = at::randn({1, 4, 4, 8, 8}), noise = at::randn({1, 4, 4, 8, 8});
+    const at::Tensor context = at::randn({1, 77, unet.config().cross_attention_dim});
+    const at::Tensor t = at::full({1}, 400, at::kLong);
+    auto gradients = [&](bool checkpointing) {
+        unet.set_gradient_checkpointing(checkpointing);
+        for (at::Tensor& w : trainable) w.mutable_grad() = at::Tensor();
+        motion_epsilon_loss(unet, x0, context, t, noise).backward();
+        std::vector<at::Tensor> g;
+        for (const at::Tensor& w : trainable) g.push_back(w.grad().defined() ? w.grad().clone() : at::zeros_like(w));
+        return g;
+    };
+    const auto kept = gradients(false), recomputed = gradients(true);
+    unet.set_gradient_checkpointing(false);
+    unet.set_motion_adapter(nullptr);
+    double largest = 0;
+    for (size_t i = 0; i < kept.size(); ++i) {
+        CHECK(at::allclose(recomputed[i], kept[i], 1e-4, 1e-7));
+        largest = std::max(largest, kept[i].abs().max().item<double>());
+    }
+    CHECK(largest > 0);   // the comparison is of real gradients
+
+    TrainMotionRequest lean = small_request(temp_dir("recomputed"));
+    lean.steps = 2;
+    lean.gradient_checkpointing = true;
+    const TrainMotionResult r = train_motion_module(lean);
+    CHECK(r.steps_done == 2);
+    CHECK(std::isfinite(r.loss));
+}
 
 TEST_CASE("train_motion_module: bad requests give clear errors") {
     const std::string out = temp_dir("bad");

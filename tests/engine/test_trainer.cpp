@@ -11,6 +11,7 @@
 
 #include "personalize/base_model.h"
 #include "personalize/trainer.h"
+#include "runtime/recompute.h"
 #include "temp_dir.h"
 
 using namespace atelier;
@@ -146,4 +147,39 @@ TEST_CASE("gradients reach every UNet, VAE and text-encoder weight") {
         }
     CHECK(missing == 0);
     CHECK(std::isfinite(t.apply()));
+}
+
+TEST_CASE("recompute_in_backward: the gradients of plain autograd, for both inputs and the weights the block reads") {
+    at::manual_seed(3);
+    const at::Tensor w = at::randn({6, 5}).requires_grad_();
+    const at::Tensor x0 = at::randn({4, 6}), e0 = at::randn({4, 5});
+    auto block = [&w](const at::Tensor& x, const at::Tensor& e) { return at::tanh(at::matmul(x, w)) * e + x.sum(); };
+    auto grads = [&](bool recompute) {
+        const at::Tensor x = x0.clone().requires_grad_(), e = e0.clone().requires_grad_();
+        at::Tensor h = recompute ? recompute_in_backward(block, x, e) : block(x, e);
+        h = recompute ? recompute_in_backward(block, h.narrow(1, 0, 5).repeat({1, 2}).narrow(1, 0, 6), e)
+                      : block(h.narrow(1, 0, 5).repeat({1, 2}).narrow(1, 0, 6), e);   // two blocks in a row
+        w.mutable_grad() = at::Tensor();
+        h.pow(2).sum().backward();
+        return std::vector<at::Tensor>{x.grad(), e.grad(), w.grad()};
+    };
+    const auto plain = grads(false), recomputed = grads(true);
+    for (size_t i = 0; i < plain.size(); ++i) {
+        CAPTURE(i);
+        REQUIRE(recomputed[i].defined());
+        CHECK(at::allclose(recomputed[i], plain[i], 1e-5, 1e-6));
+    }
+    // Only the weights inside need gradients (LoRA on a frozen model): they still get them.
+    w.mutable_grad() = at::Tensor();
+    recompute_in_backward(block, x0, e0).sum().backward();
+    REQUIRE(w.grad().defined());
+    w.mutable_grad() = at::Tensor();
+    const at::Tensor expected = (block(x0, e0).sum().backward(), w.grad().clone());
+    w.mutable_grad() = at::Tensor();
+    recompute_in_backward(block, x0, e0).sum().backward();
+    CHECK(at::allclose(w.grad(), expected, 1e-5, 1e-6));
+    // Outside grad mode it is the block itself, and an extra input may be absent.
+    at::NoGradGuard no_grad;
+    CHECK(at::equal(recompute_in_backward(block, x0, e0), block(x0, e0)));
+    CHECK(recompute_in_backward([](const at::Tensor& x, const at::Tensor&) { return x * 2; }, x0, at::Tensor()).equal(x0 * 2));
 }

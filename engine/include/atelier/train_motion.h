@@ -47,6 +47,7 @@ struct TrainMotionRequest {
     int frame_size = 64;    // rendered frame size in pixels (the base model's picture size)
     int heads = 4;          // attention heads of every module (must divide each level's channels)
     int max_frames = 32;    // rows of the positional table: the most frames the module generates
+    bool gradient_checkpointing = false;  // recompute block activations in the backward pass (memory for time)
     std::function<void(const TrainMotionProgress&)> on_progress;
     const CancelToken* cancel = nullptr;
 };

@@ -1,6 +1,7 @@
 // UNet2DConditionModel (Rombach et al. 2022), following diffusers v0.25.1 unet_2d_condition.py,
 // unet_2d_blocks.py, resnet.py, transformer_2d.py and attention.py.
 #include "models/unet.h"
+#include "runtime/recompute.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -480,14 +481,27 @@ at::Tensor UNet2DCondition::forward_frames(const at::Tensor& sample, const at::T
     const at::Tensor temb_silu = at::silu(temb);
     const at::Tensor context = encoder_hidden_states.to(device, dtype);
 
+    // Every block as call(block, h, extra); with gradient checkpointing its activations are recomputed in
+    // the backward pass instead of kept.
+    auto call = [this](const auto& block, const at::Tensor& x, const at::Tensor& extra) -> at::Tensor {
+        if (!gradient_checkpointing_) return block.forward(x, extra);
+        return recompute_in_backward([&block](const at::Tensor& in, const at::Tensor& e) { return block.forward(in, e); },
+                                     x, extra);
+    };
+    auto call_motion = [this, frames](const auto& block, const at::Tensor& x) -> at::Tensor {
+        if (!gradient_checkpointing_) return block.forward(x, frames);
+        return recompute_in_backward([&block, frames](const at::Tensor& in, const at::Tensor&) { return block.forward(in, frames); },
+                                     x, at::Tensor());
+    };
+
     at::Tensor h = conv_in.forward(to_conv_layout(sample.to(device, dtype)));
     std::vector<at::Tensor> skips{h};
     for (size_t i = 0; i < down_blocks.size(); ++i) {
         const DownBlock& block = down_blocks[i];
         for (size_t j = 0; j < block.resnets.size(); ++j) {
-            h = block.resnets[j].forward(h, temb_silu);
-            if (!block.attentions.empty()) h = block.attentions[j].forward(h, context);
-            if (motion) h = motion->down[i][j].forward(h, frames);
+            h = call(block.resnets[j], h, temb_silu);
+            if (!block.attentions.empty()) h = call(block.attentions[j], h, context);
+            if (motion) h = call_motion(motion->down[i][j], h);
             skips.push_back(h);
         }
         if (block.has_downsampler) {
@@ -495,10 +509,10 @@ at::Tensor UNet2DCondition::forward_frames(const at::Tensor& sample, const at::T
             skips.push_back(h);
         }
     }
-    h = mid_block.resnets[0].forward(h, temb_silu);
-    h = mid_block.attentions[0].forward(h, context);
-    if (motion && !motion->mid.empty()) h = motion->mid[0].forward(h, frames);
-    h = mid_block.resnets[1].forward(h, temb_silu);
+    h = call(mid_block.resnets[0], h, temb_silu);
+    h = call(mid_block.attentions[0], h, context);
+    if (motion && !motion->mid.empty()) h = call_motion(motion->mid[0], h);
+    h = call(mid_block.resnets[1], h, temb_silu);
     if (stop_at_mid) return h.contiguous();
 
     for (size_t i = 0; i < up_blocks.size(); ++i) {
@@ -506,9 +520,9 @@ at::Tensor UNet2DCondition::forward_frames(const at::Tensor& sample, const at::T
         for (size_t j = 0; j < block.resnets.size(); ++j) {
             h = at::cat({h, skips.back()}, 1);
             skips.pop_back();
-            h = block.resnets[j].forward(h, temb_silu);
-            if (!block.attentions.empty()) h = block.attentions[j].forward(h, context);
-            if (motion) h = motion->up[i][j].forward(h, frames);
+            h = call(block.resnets[j], h, temb_silu);
+            if (!block.attentions.empty()) h = call(block.attentions[j], h, context);
+            if (motion) h = call_motion(motion->up[i][j], h);
         }
         if (block.has_upsampler) {
             // Upsample to the size of the skip it meets next (= 2x unless the input was odd-sized).

@@ -94,6 +94,10 @@ public:
     static TensorMap random_weights(const UNetConfig& config, uint64_t seed = 0);
 
     const UNetConfig& config() const { return config_; }
+    // Training on large models: each resnet, transformer and motion block keeps no activations for the
+    // backward pass and runs again there (runtime/recompute.h). Same gradients; off for inference.
+    void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
+    bool gradient_checkpointing() const { return gradient_checkpointing_; }
     void to(at::Device device, at::ScalarType dtype);
     int64_t parameter_count() const;
     at::Device device() const;
@@ -173,6 +177,7 @@ private:
     MidBlock mid_block;
     std::vector<UpBlock> up_blocks;
     std::shared_ptr<const MotionAdapter> motion_;
+    bool gradient_checkpointing_ = false;
 };
 
 }  // namespace atelier

@@ -94,6 +94,13 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
     const at::Device device = m.device;
     ClipTextModel& te = *m.text_encoder;
     UNet2DCondition& unet = *m.unet;
+    // The model is the studio's: gradient checkpointing is on for this training only.
+    struct CheckpointingRestore {
+        UNet2DCondition& unet;
+        bool was;
+        ~CheckpointingRestore() { unet.set_gradient_checkpointing(was); }
+    } restore_checkpointing{unet, unet.gradient_checkpointing()};
+    unet.set_gradient_checkpointing(request.gradient_checkpointing);
 
     // ---- data: latent mean/std of every picture (and its mirror image)
     std::vector<at::Tensor> means, stds;

@@ -194,6 +194,7 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     Model::Impl& base = model->impl();
     if (!base.vae->has_encoder()) throw Error(where + ": base model '" + request.base_dir + "' has no VAE encoder");
     UNet2DCondition& unet = *base.unet;
+    unet.set_gradient_checkpointing(request.gradient_checkpointing);
     const at::Device device = unet.device();
     const MotionAdapterConfig config =
         motion_adapter_config_for(unet.config(), request.heads, request.max_frames);
