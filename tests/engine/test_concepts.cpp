@@ -105,6 +105,22 @@ std::vector<Image> heart_images(int n) {
     return images;
 }
 
+// A few steps of `method` on `pictures` rendered hearts as "<hrt>" (class word "heart") at 32 px (16x16
+// latents: fast), with the method's test learning rate.
+TrainConceptRequest small_heart_request(const std::string& method, int64_t steps, uint64_t seed, int pictures = 3) {
+    TrainConceptRequest q;
+    q.method = method;
+    q.images = heart_images(pictures);
+    q.token = "<hrt>";
+    q.class_word = "heart";
+    q.steps = steps;
+    q.batch = 2;
+    q.width = q.height = 32;
+    q.lr = method == "lora" ? 1e-2 : 5e-2;
+    q.seed = seed;
+    return q;
+}
+
 CliRun run_cli_in(const std::string& data_dir, const std::string& args) {
     return run_cli(args, "--threads 1 --data-dir '" + data_dir + "'");
 }
@@ -241,16 +257,7 @@ TEST_CASE("Training: a few TI / LoRA / rank-1 steps lower the loss, deterministi
     auto model = load_model();
     for (const std::string method : {"textual_inversion", "lora", "rank1"}) {
         CAPTURE(method);
-        TrainConceptRequest q;
-        q.method = method;
-        q.images = heart_images(3);
-        q.token = "<hrt>";
-        q.class_word = "heart";
-        q.steps = 8;
-        q.batch = 2;
-        q.width = q.height = 32;  // 16x16 latents: fast
-        q.lr = method == "lora" ? 1e-2 : 5e-2;
-        q.seed = 3;
+        TrainConceptRequest q = small_heart_request(method, 8, 3);
         if (method == "lora") {  // with prior preservation: circles for the class word
             world::SceneConstraints c;
             c.shape = world::Shape::circle;
@@ -289,16 +296,7 @@ TEST_CASE("Training: gradient checkpointing trains the same artifact, and is off
     auto model = load_model();
     for (const std::string method : {"textual_inversion", "lora", "rank1"}) {
         CAPTURE(method);
-        TrainConceptRequest q;
-        q.method = method;
-        q.images = heart_images(3);
-        q.token = "<hrt>";
-        q.class_word = "heart";
-        q.steps = 4;
-        q.batch = 2;
-        q.width = q.height = 32;
-        q.lr = method == "lora" ? 1e-2 : 5e-2;
-        q.seed = 5;
+        TrainConceptRequest q = small_heart_request(method, 4, 5);
         q.out_path = (temp_dir() / (method + "-kept.safetensors")).string();
         const TrainConceptResult kept = train_concept(*model, q);
         q.gradient_checkpointing = true;
@@ -327,15 +325,8 @@ TEST_CASE("Training: gradient checkpointing trains the same artifact, and is off
 TEST_CASE("Training: LoRA on the text encoder too writes lora_te_ layers and leaves the model as it was") {
     auto model = load_model();
     const GenerateResult before = generate(*model, base_request("a <hrt>"));
-    TrainConceptRequest q;
-    q.method = "lora";
-    q.images = heart_images(3);
-    q.token = "<hrt>";
-    q.steps = 8;
-    q.batch = 2;
-    q.width = q.height = 32;
-    q.lr = 1e-2;
-    q.seed = 4;
+    TrainConceptRequest q = small_heart_request("lora", 8, 4);
+    q.class_word.clear();   // LoRA needs none
     q.lora_text_encoder = true;
     q.out_path = (temp_dir() / "lora-te.safetensors").string();
     const TrainConceptResult a = train_concept(*model, q);
@@ -361,16 +352,7 @@ TEST_CASE("Training: LoRA on the text encoder too writes lora_te_ layers and lea
 
 TEST_CASE("Training with a caption per picture: other prompts, another artifact; bad captions are refused") {
     auto model = load_model();
-    TrainConceptRequest q;
-    q.method = "textual_inversion";
-    q.images = heart_images(3);
-    q.token = "<hrt>";
-    q.class_word = "heart";
-    q.steps = 6;
-    q.batch = 2;
-    q.width = q.height = 32;
-    q.lr = 5e-2;
-    q.seed = 3;
+    TrainConceptRequest q = small_heart_request("textual_inversion", 6, 3);
     q.out_path = (temp_dir() / "templates.safetensors").string();
     const TrainConceptResult plain = train_concept(*model, q);
     q.captions = {"a red {} on a plain white background", "a small {} at the top", "{} in the centre"};
@@ -389,15 +371,7 @@ TEST_CASE("Training with a caption per picture: other prompts, another artifact;
 
 TEST_CASE("Training: cancel then resume gives the same artifact as an uninterrupted run") {
     auto model = load_model();
-    TrainConceptRequest q;
-    q.method = "rank1";
-    q.images = heart_images(2);
-    q.token = "<hrt>";
-    q.class_word = "heart";
-    q.steps = 6;
-    q.batch = 2;
-    q.width = q.height = 32;
-    q.seed = 11;
+    TrainConceptRequest q = small_heart_request("rank1", 6, 11, 2);
     q.out_path = (temp_dir() / "straight.safetensors").string();
     train_concept(*model, q);
     const std::string straight = file_bytes(q.out_path);
