@@ -6,6 +6,7 @@
 //                    [--classifier FILE (loaded if present, else trained and saved there)]
 //                    [--classifier-steps 1500] [--grid OUT.png (+ OUT.md with the captions)]
 //                    [--round-trip-grid OUT.png (real renders above their autoencoder round trips)]
+//                    [--captions-from validation (another held-out stream, for choosing the defaults)]
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
     std::string model_dir = default_model_dir(), classifier_path, grid_path, sampler, round_trip_grid;
     int captions = 200, steps = 0, threads = 1, classifier_steps = 1500;
     float guidance = 0;
+    bool validation = false;   // captions of another stream, for choosing a model's defaults without the test set
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
         if (a == "--model") model_dir = v;
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
         else if (a == "--classifier-steps") classifier_steps = std::stoi(v);
         else if (a == "--grid") grid_path = v;
         else if (a == "--round-trip-grid") round_trip_grid = v;
+        else if (a == "--captions-from") validation = v == "validation";
         else {
             std::fprintf(stderr, "unknown option %s\n", a.c_str());
             return 2;
@@ -104,7 +107,8 @@ int main(int argc, char** argv) {
     std::vector<world::Scene> scenes;
     std::vector<Image> renders;
     for (int i = 0; i < captions; ++i) {
-        scenes.push_back(world::sample_scene(world::derive_seed(kBaseModelEvalBase, uint64_t(i)), world::HeldOut::exclude));
+        const uint64_t stream = validation ? kBaseModelValidationBase : kBaseModelEvalBase;
+        scenes.push_back(world::sample_scene(world::derive_seed(stream, uint64_t(i)), world::HeldOut::exclude));
         renders.push_back(world::render_scene(scenes.back(), 64));
     }
     AttributeScores ceiling;

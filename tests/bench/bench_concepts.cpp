@@ -6,7 +6,7 @@
 // Baselines in the same run: the base model with the plain word, and with a shape it knows.
 //
 //   bench_concepts [--model DIR] [--prompts 50] [--steps N (generation)] [--train-steps N] [--threads 2]
-//                  [--concepts heart,crescent,pixel_art] [--methods textual_inversion,lora,rank1]
+//                  [--concepts heart,crescent,pixel_art] [--methods textual_inversion,lora,rank1 (also: locon)]
 //                  [--classifier FILE (loaded if present, else trained and saved there)] [--grid OUT.png]
 //                  [--captions on (each enrollment picture captioned with its colour, background, ..., the
 //                  concept as the token; no flips)]
@@ -196,7 +196,8 @@ int main(int argc, char** argv) {
         judge("baseline: plain word", with_word, {}, 0, 0, false);
         for (const std::string& method : split(methods)) {
             TrainConceptRequest q;
-            q.method = method;
+            q.method = method == "locon" ? "lora" : method;   // "locon": LoRA on the resnet convolutions too
+            q.lora_convolutions = method == "locon";
             q.images = enroll;
             q.token = t.token;
             q.class_word = t.class_word;

@@ -292,6 +292,29 @@ TEST_CASE("Training: a few TI / LoRA / rank-1 steps lower the loss, deterministi
     }
 }
 
+TEST_CASE("Training: LoRA on the resnet convolutions too (LoCon) writes kohya conv layers that apply") {
+    auto model = load_model();
+    const GenerateResult base = generate(*model, base_request("a <hrt>"));
+    TrainConceptRequest q = small_heart_request("lora", 6, 6);
+    q.lora_convolutions = true;
+    q.out_path = (temp_dir() / "locon.safetensors").string();
+    const TrainConceptResult r = train_concept(*model, q);
+    CHECK(r.eval_loss_after < r.eval_loss_before);
+    const TensorMap file = load_tensors(q.out_path);
+    const std::string conv = "lora_unet_down_blocks_0_resnets_0_conv1";
+    REQUIRE(file.count(conv + ".lora_down.weight"));
+    CHECK(file.at(conv + ".lora_down.weight").sizes() == at::IntArrayRef({4, 32, 3, 3}));
+    CHECK(file.at(conv + ".lora_up.weight").sizes() == at::IntArrayRef({32, 4, 1, 1}));
+    CHECK(file.at(conv + ".lora_up.weight").abs().max().item<float>() > 0);   // it trained
+    CHECK(file.count("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight"));
+    CHECK(at::equal(latents_of(generate(*model, base_request("a <hrt>"))), latents_of(base)));  // model restored
+    GenerateRequest with = base_request("a <hrt>");
+    with.loras = {{q.out_path, 1.0f}};
+    CHECK(relative_l2(latents_of(generate(*model, with)), latents_of(base)) > 1e-4);
+    with.loras = {{q.out_path, 0.0f}};
+    CHECK(at::equal(latents_of(generate(*model, with)), latents_of(base)));
+}
+
 TEST_CASE("Training: gradient checkpointing trains the same artifact, and is off again afterwards") {
     auto model = load_model();
     for (const std::string method : {"textual_inversion", "lora", "rank1"}) {

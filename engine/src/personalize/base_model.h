@@ -55,6 +55,8 @@ Image tensor_to_image(const at::Tensor& chw);
 
 // The data-set seeds: training scenes use base_model_train_base(seed); evaluation never overlaps.
 constexpr uint64_t kBaseModelEvalBase = 0x5EEDE7A1ull;
+// Another held-out stream for choosing a model's generation defaults, so the evaluation captions stay unseen.
+constexpr uint64_t kBaseModelValidationBase = 0x7A11DA7Eull;
 uint64_t base_model_train_base(uint64_t seed);
 
 // What people add to prompts in words the world never uses (a memory rule, a habit from other models): the

@@ -234,7 +234,32 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
         te_weights.saved.emplace_back(w, *w);
     }
 
+    // LoCon: the resnets' 3x3 convolutions get LoRA too, in the merged form W0 + s up down as the text encoder.
+    std::vector<std::string> conv_lora_modules;
+    WeightRestore conv_weights;
+    if (method == "lora" && request.lora_convolutions) {
+        unet.for_each_conv([&](Conv2d& c) {
+            if (c.name.find(".resnets.") == std::string::npos || c.weight.size(2) != 3) return;   // conv1, conv2
+            auto gen = at::make_generator<at::CPUGeneratorImpl>(request.seed * 7919 + 200003 + conv_lora_modules.size());
+            const int64_t in = c.weight.size(1), out = c.weight.size(0);
+            init["conv_lora." + c.name + ".down"] = at::randn({rank, in, 3, 3}, gen) / std::sqrt(double(in * 9));
+            init["conv_lora." + c.name + ".up"] = at::zeros({out, rank, 1, 1});
+            conv_lora_modules.push_back(c.name);
+            conv_weights.saved.emplace_back(&c.weight, c.weight);
+        });
+    }
+
     TensorMap* live_params = nullptr;  // the trainer's parameters, once it exists
+    auto merge_conv_lora = [&] {
+        for (size_t i = 0; i < conv_lora_modules.size(); ++i) {
+            LoraLayer layer;
+            layer.down = live_params->at("conv_lora." + conv_lora_modules[i] + ".down");
+            layer.up = live_params->at("conv_lora." + conv_lora_modules[i] + ".up");
+            layer.alpha = alpha;
+            const at::Tensor& original = conv_weights.saved[i].second;
+            *conv_weights.saved[i].first = original + lora_delta(layer, 1.0, original);
+        }
+    };
 
     // ---- text encoding with the trainable rows in place of the new ids
     auto encode = [&](const at::Tensor& ids, const at::Tensor& rows) {
@@ -368,6 +393,7 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
         const at::Tensor ids = prior ? class_prompts.index_select(0, templ) : concept_prompts(idx, templ);
         const at::Tensor context = encode(ids, rows());
         if (encodings_out) *encodings_out = context;
+        merge_conv_lora();
         const at::Tensor pred = unet.forward(xt.to(m.dtype), t.to(at::kFloat), context.to(m.dtype)).to(at::kFloat);
         return at::mse_loss(pred, target);
     };
@@ -474,6 +500,7 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
         };
         add_layers(lora_modules, "unet", "lora.");
         add_layers(te_lora_modules, "text_encoder", "te_lora.");
+        add_layers(conv_lora_modules, "unet", "conv_lora.");
         metadata["ss_network_dim"] = std::to_string(rank);
         metadata["ss_network_alpha"] = std::to_string(alpha);
         write_lora_kohya(request.out_path, layers, metadata);
