@@ -88,6 +88,7 @@ private:
     QLineEdit* classWord_ = nullptr;
     QComboBox* method_ = nullptr;
     QCheckBox* textEncoder_ = nullptr;  // LoRA: also adapt the text encoder
+    QCheckBox* convolutions_ = nullptr; // LoRA: also adapt the resnet convolutions (LoCon)
     QLabel* heading_ = nullptr;
     QLabel* details_ = nullptr;
     QListWidget* images_ = nullptr;

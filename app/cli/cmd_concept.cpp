@@ -137,7 +137,7 @@ struct TrainOptions {
     float alpha = 0;
     bool lora_text_encoder = false;
     bool gradient_checkpointing = false;
-    bool lora_convolutions = false;
+    bool attention_only = false;
     uint64_t seed = 1;
     bool no_flip = false, resume = false, quiet = false;
 };
@@ -223,8 +223,8 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
         train->add_option("--alpha", o->alpha, "LoRA alpha (default: the rank)");
         train->add_flag("--lora-text-encoder", o->lora_text_encoder,
                         "LoRA: also train adapters on the text encoder's attention (lora_te_* keys)");
-        train->add_flag("--lora-convolutions", o->lora_convolutions,
-                        "LoRA: also adapters on the UNet's resnet convolutions (LoCon, lora_unet_*_conv1 keys)");
+        train->add_flag("--attention-only", o->attention_only,
+                        "LoRA: adapters on the attention projections only, not also on the resnet convolutions (LoCon)");
         train->add_flag("--gradient-checkpointing", o->gradient_checkpointing,
                         "recompute the UNet's activations in the backward pass: less memory, one more forward");
         train->add_option("--vectors", o->vectors, "TI vectors per token (default 1)");
@@ -251,7 +251,7 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
             q.alpha = o->alpha;
             q.lora_text_encoder = o->lora_text_encoder;
             q.gradient_checkpointing = o->gradient_checkpointing;
-            q.lora_convolutions = o->lora_convolutions;
+            q.lora_convolutions = !o->attention_only;
             q.vectors = o->vectors;
             q.batch = o->batch;
             q.width = q.height = o->size;

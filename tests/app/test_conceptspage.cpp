@@ -159,7 +159,8 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(preview->count(), 8, 300000);
     }
 
-    void loraCanAdaptTheTextEncoder() {
+    // LoRA adapts the attention and, unless unticked, the convolutions (LoCon); the text encoder when ticked.
+    void loraAdaptsConvolutionsAndTheTextEncoderAsAsked() {
         QTemporaryDir dir;
         int64_t me = 0;
         auto store = openStore(dir, me);
@@ -169,15 +170,21 @@ private Q_SLOTS:
         page.setStore(store.get(), me);
         auto* method = page.findChild<QComboBox*>(QStringLiteral("conceptMethod"));
         auto* textEncoder = page.findChild<QCheckBox*>(QStringLiteral("conceptTextEncoder"));
-        QVERIFY(method && textEncoder);
+        auto* convolutions = page.findChild<QCheckBox*>(QStringLiteral("conceptConvolutions"));
+        QVERIFY(method && textEncoder && convolutions);
         QVERIFY(!textEncoder->isEnabled());  // textual inversion first: no such choice
+        QVERIFY(!convolutions->isEnabled());
         method->setCurrentIndex(method->findData(QStringLiteral("lora")));
         QVERIFY(textEncoder->isEnabled());
+        QVERIFY(convolutions->isEnabled());
+        QVERIFY(convolutions->isChecked());   // LoCon unless unticked
         const QStringList files = writePictures(dir, QStringLiteral("pic"), 64, 40, 70);
-        // The same pictures as a UNet-only LoRA and as one with text-encoder adapters: the second has more layers.
-        int64_t layers[2] = {0, 0};
-        for (int with : {0, 1}) {
-            textEncoder->setChecked(with == 1);
+        // The same pictures as an attention-only LoRA, a LoCon, and a LoCon with text-encoder adapters: each has
+        // more layers than the one before.
+        int64_t layers[3] = {0, 0, 0};
+        for (int with : {0, 1, 2}) {
+            convolutions->setChecked(with >= 1);
+            textEncoder->setChecked(with == 2);
             const int64_t id = page.createConcept(QStringLiteral("Box %1").arg(with), QStringLiteral("<box-%1>").arg(with),
                                                   QStringLiteral("box"), QStringLiteral("lora"));
             QVERIFY(id > 0);
@@ -191,6 +198,7 @@ private Q_SLOTS:
         }
         QVERIFY(layers[0] > 0);
         QVERIFY(layers[1] > layers[0]);
+        QVERIFY(layers[2] > layers[1]);
     }
 
     // PICTURE.txt beside a picture becomes its caption, with the concept as {} or as its token; one that names

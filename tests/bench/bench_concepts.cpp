@@ -196,7 +196,7 @@ int main(int argc, char** argv) {
         judge("baseline: plain word", with_word, {}, 0, 0, false);
         for (const std::string& method : split(methods)) {
             TrainConceptRequest q;
-            q.method = method == "locon" ? "lora" : method;   // "locon": LoRA on the resnet convolutions too
+            q.method = method == "locon" ? "lora" : method;   // "lora": attention only; "locon": convolutions too
             q.lora_convolutions = method == "locon";
             q.images = enroll;
             q.token = t.token;

@@ -292,11 +292,10 @@ TEST_CASE("Training: a few TI / LoRA / rank-1 steps lower the loss, deterministi
     }
 }
 
-TEST_CASE("Training: LoRA on the resnet convolutions too (LoCon) writes kohya conv layers that apply") {
+TEST_CASE("Training: LoRA on the resnet convolutions too (LoCon, the default) writes kohya conv layers that apply") {
     auto model = load_model();
     const GenerateResult base = generate(*model, base_request("a <hrt>"));
-    TrainConceptRequest q = small_heart_request("lora", 6, 6);
-    q.lora_convolutions = true;
+    TrainConceptRequest q = small_heart_request("lora", 6, 6);   // LoCon is LoRA's default
     q.out_path = (temp_dir() / "locon.safetensors").string();
     const TrainConceptResult r = train_concept(*model, q);
     CHECK(r.eval_loss_after < r.eval_loss_before);
@@ -313,6 +312,13 @@ TEST_CASE("Training: LoRA on the resnet convolutions too (LoCon) writes kohya co
     CHECK(relative_l2(latents_of(generate(*model, with)), latents_of(base)) > 1e-4);
     with.loras = {{q.out_path, 0.0f}};
     CHECK(at::equal(latents_of(generate(*model, with)), latents_of(base)));
+
+    q.lora_convolutions = false;   // the classic LoRA: attention projections only
+    q.out_path = (temp_dir() / "attention-only.safetensors").string();
+    train_concept(*model, q);
+    const TensorMap attention_only = load_tensors(q.out_path);
+    CHECK_FALSE(attention_only.count(conv + ".lora_down.weight"));
+    CHECK(attention_only.size() < file.size());
 }
 
 TEST_CASE("Training: gradient checkpointing trains the same artifact, and is off again afterwards") {
