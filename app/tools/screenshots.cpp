@@ -120,12 +120,13 @@ int main(int argc, char** argv) {
     window.comparePage()->choose(atelier::Choice::right);
     save(&window, out + QStringLiteral("/compare.png"));
 
-    // Concepts: one concept with its pictures.
+    // Concepts: one concept with its pictures: the four red stars, then two green ones on purple stripes (the
+    // first batch), as the captions below say.
     QTemporaryDir pictures;
     QStringList files;
     for (int i = 0; i < 6; ++i) {
         const QString path = pictures.filePath(QStringLiteral("star-%1.png").arg(i));
-        window.generatePage()->gallery()->entry(i % window.generatePage()->gallery()->itemCount()).image.scaled(256, 256).save(path);
+        window.generatePage()->gallery()->entry(i < 4 ? redStars + i : i - 4).image.scaled(256, 256).save(path);
         files << path;
     }
     window.showWorkspace(MainWindow::Concepts);
