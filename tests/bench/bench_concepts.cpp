@@ -27,6 +27,8 @@
 #include "atelier/system.h"
 #include "atelier/world.h"
 #include "personalize/attribute_classifier.h"
+#include "personalize/base_model.h"
+#include "runtime/model_impl.h"
 
 using namespace atelier;
 namespace fs = std::filesystem;
@@ -194,7 +196,29 @@ int main(int argc, char** argv) {
         };
         judge(t.is_style ? "base, flat style (prompt ref.)" : "base, known shape (prompt ref.)", with_known, {}, 0, 0, !t.is_style);
         judge("baseline: plain word", with_word, {}, 0, 0, false);
+        {   // The ceilings: the judge on the renders of the same scenes, and on their autoencoder round trips
+            // (what any method can at best reach with this model's autoencoder).
+            std::vector<Image> renders;
+            for (const world::Scene& s : truth) renders.push_back(world::render_scene(s, size));
+            at::Tensor round_trip;
+            {
+                at::NoGradGuard no_grad;
+                const AutoencoderKL& vae = *model->impl().vae;
+                round_trip = vae.decode(vae.encode(images_to_tensor(renders)).first).clamp(-1, 1);
+            }
+            const auto found = [&](const std::vector<AttributePrediction>& ps) {
+                int hits = 0;
+                for (const AttributePrediction& p : ps)
+                    hits += t.is_style ? p.style == world::Style::pixel_art : p.shape == *t.constraints.shape;
+                return double(hits) / double(ps.size());
+            };
+            std::printf("%-34s concept %5.1f%% on the renders, %5.1f%% on their autoencoder round trips\n",
+                        (t.name + ": ceilings").c_str(), 100 * found(classifier.predict(renders)),
+                        100 * found(classifier.predict(round_trip)));
+            std::fflush(stdout);
+        }
         for (const std::string& method : split(methods)) {
+            if (method == "none") continue;
             TrainConceptRequest q;
             q.method = method == "locon" ? "lora" : method;   // "lora": attention only; "locon": convolutions too
             q.lora_convolutions = method == "locon";
