@@ -9,7 +9,8 @@
 //                  [--concepts heart,crescent,pixel_art] [--methods textual_inversion,lora,rank1 (also: locon)]
 //                  [--classifier FILE (loaded if present, else trained and saved there)] [--grid OUT.png]
 //                  [--captions on (each enrollment picture captioned with its colour, background, ..., the
-//                  concept as the token; no flips)]
+//                  concept as the token; no flips)] [--leak on (each trained concept also loaded for the
+//                  prompts that ask for a known shape / the flat style: how often it shows up unasked)]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -68,7 +69,7 @@ int main(int argc, char** argv) {
     std::string concepts = "heart,crescent,pixel_art", methods = "textual_inversion,lora,rank1";
     int prompts = 50, gen_steps = 20, threads = 2;
     int64_t train_steps = 0;
-    bool captions = false;
+    bool captions = false, leak = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
         if (a == "--model") model_dir = v;
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
         else if (a == "--classifier") classifier_path = v;
         else if (a == "--grid") grid = v;
         else if (a == "--captions") captions = v == "on";
+        else if (a == "--leak") leak = v == "on";
         else { std::fprintf(stderr, "unknown option %s\n", a.c_str()); return 2; }
     }
     if (model_dir.empty() || !fs::exists(model_dir)) {
@@ -237,6 +239,9 @@ int main(int argc, char** argv) {
             ConceptSpec spec;
             spec.path = q.out_path;
             judge(method, with_token, {spec}, res.seconds, res.artifact_bytes, false);
+            // Leak: the concept loaded while the prompt asks for a shape the model knows (a circle) or the flat
+            // style: how often the concept shows up anyway ("concept" column).
+            if (leak) judge(method + ", known shape asked (leak)", with_known, {spec}, 0, 0, !t.is_style);
         }
     }
 
