@@ -72,35 +72,36 @@ bool loadFixture(JobRunner& runner) {
     return loaded.wait(60000);
 }
 
-// A Concepts page on a new store with one concept, "<dot>", of three 24-px pictures.
-struct DotConcept {
-    explicit DotConcept(const QString& method) : store(openStore(dir, me)), page(&runner) {
-        page.setStore(store.get(), me);
-        id = page.createConcept(QStringLiteral("Dot"), QStringLiteral("<dot>"), QStringLiteral("circle"), method);
-        problems = page.addImages(writePictures(dir, QStringLiteral("dot"), 24, 30, 80));
-        assets = store->concept_by_id(id).reference_asset_ids;
-    }
+// A Concepts page on a new, empty store in a scratch folder (the page asks the runner for a model only to train).
+struct PageOnStore {
+    PageOnStore() : store(openStore(dir, me)), page(&runner) { page.setStore(store.get(), me); }
     QTemporaryDir dir;
     int64_t me = 0;
     std::unique_ptr<atelier::Store> store;
     JobRunner runner;
     ConceptsPage page;
+};
+
+// The same with one concept, "<dot>", of three 24-px pictures.
+struct DotConcept : PageOnStore {
+    explicit DotConcept(const QString& method) {
+        id = page.createConcept(QStringLiteral("Dot"), QStringLiteral("<dot>"), QStringLiteral("circle"), method);
+        problems = page.addImages(writePictures(dir, QStringLiteral("dot"), 24, 30, 80));
+        assets = store->concept_by_id(id).reference_asset_ids;
+    }
     int64_t id = 0;
     QStringList problems;           // what adding the pictures reported
     std::vector<int64_t> assets;    // the pictures, in order
 };
+
 }  // namespace
 
 class TestConcepts : public QObject {
     Q_OBJECT
 private Q_SLOTS:
     void createAndAddPictures() {
-        QTemporaryDir dir;
-        int64_t me = 0;
-        auto store = openStore(dir, me);
-        JobRunner runner;
-        ConceptsPage page(&runner);
-        page.setStore(store.get(), me);
+        PageOnStore fixture;
+        auto& [dir, me, store, runner, page] = fixture;
 
         const int64_t id = page.createConcept(QStringLiteral("My mug"), QStringLiteral("<my-mug>"), QStringLiteral("mug"),
                                               QStringLiteral("textual_inversion"));
@@ -130,13 +131,9 @@ private Q_SLOTS:
     }
 
     void trainsOnTheWorkerAndAppliesTheConcept() {
-        QTemporaryDir dir;
-        int64_t me = 0;
-        auto store = openStore(dir, me);
-        JobRunner runner;
+        PageOnStore fixture;
+        auto& [dir, me, store, runner, page] = fixture;
         QVERIFY(loadFixture(runner));
-        ConceptsPage page(&runner);
-        page.setStore(store.get(), me);
         const int64_t id = page.createConcept(QStringLiteral("Dot"), QStringLiteral("<dot>"), QStringLiteral("circle"),
                                               QStringLiteral("textual_inversion"));
         const QStringList files = writePictures(dir, QStringLiteral("dot"), 64, 30, 80);
@@ -161,13 +158,9 @@ private Q_SLOTS:
 
     // LoRA adapts the attention and, unless unticked, the convolutions (LoCon); the text encoder when ticked.
     void loraAdaptsConvolutionsAndTheTextEncoderAsAsked() {
-        QTemporaryDir dir;
-        int64_t me = 0;
-        auto store = openStore(dir, me);
-        JobRunner runner;
+        PageOnStore fixture;
+        auto& [dir, me, store, runner, page] = fixture;
         QVERIFY(loadFixture(runner));
-        ConceptsPage page(&runner);
-        page.setStore(store.get(), me);
         auto* method = page.findChild<QComboBox*>(QStringLiteral("conceptMethod"));
         auto* textEncoder = page.findChild<QCheckBox*>(QStringLiteral("conceptTextEncoder"));
         auto* convolutions = page.findChild<QCheckBox*>(QStringLiteral("conceptConvolutions"));
@@ -204,12 +197,8 @@ private Q_SLOTS:
     // PICTURE.txt beside a picture becomes its caption, with the concept as {} or as its token; one that names
     // neither is refused with the file's name. Captions are kept per asset beside the other training settings.
     void captionFilesArePickedUpAndStoredPerAsset() {
-        QTemporaryDir dir;
-        int64_t me = 0;
-        auto store = openStore(dir, me);
-        JobRunner runner;
-        ConceptsPage page(&runner);
-        page.setStore(store.get(), me);
+        PageOnStore fixture;
+        auto& [dir, me, store, runner, page] = fixture;
         auto* method = page.findChild<QComboBox*>(QStringLiteral("conceptMethod"));
         method->setCurrentIndex(method->findData(QStringLiteral("lora")));
         page.findChild<QCheckBox*>(QStringLiteral("conceptTextEncoder"))->setChecked(true);
