@@ -123,6 +123,11 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
     mcmd->add_option("--device", motion->device, "auto (CUDA when present), cpu, cuda, cuda:N")->capture_default_str();
     mcmd->add_option("--checkpoint-every", motion->checkpoint_every, "steps between checkpoints")->capture_default_str();
     mcmd->add_flag("--resume", motion->resume, "continue from OUT/checkpoints");
+    mcmd->add_option("--init-from", motion->init_from, "a MotionAdapter folder to fine-tune (default: start as the identity)");
+    mcmd->add_option("--text-lora-rank", motion->text_lora_rank,
+                     "rank of a LoRA on the still UNet's cross-attention trained with the modules, so the caption's "
+                     "motion words reach them (0: none)")
+        ->capture_default_str();
     mcmd->add_flag("--gradient-checkpointing", motion->gradient_checkpointing,
                    "recompute the UNet's activations in the backward pass: less memory, one more forward");
     mcmd->callback([motion, &global] {
@@ -139,9 +144,9 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
                       << "/checkpoints (continue with --resume)\n";
             std::exit(130);
         }
-        std::printf("done: %s\n  encode %s, train %s (loss %.4f), %lld motion-module parameters\n", r.out_dir.c_str(),
-                    duration(result.encode_seconds).c_str(), duration(result.train_seconds).c_str(), result.loss,
-                    (long long)result.parameters);
+        std::printf("done: %s\n  encode %s, train %s (loss %.4f), %lld motion-module parameters, %lld text-LoRA parameters\n",
+                    r.out_dir.c_str(), duration(result.encode_seconds).c_str(), duration(result.train_seconds).c_str(),
+                    result.loss, (long long)result.parameters, (long long)result.text_lora_parameters);
     });
 }
 

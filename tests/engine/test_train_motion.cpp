@@ -22,7 +22,9 @@
 #include "atelier/error.h"
 #include "atelier/train_motion.h"
 #include "models/motion_module.h"
+#include "personalize/apply.h"
 #include "personalize/base_model.h"
+#include "personalize/lora.h"
 #include "personalize/motion_clips.h"
 #include "personalize/motion_training.h"
 #include "runtime/model_impl.h"
@@ -299,6 +301,99 @@ TEST_CASE("gradient checkpointing: every motion module's gradients are the same,
     const TrainMotionResult r = train_motion_module(lean);
     CHECK(r.steps_done == 2);
     CHECK(std::isfinite(r.loss));
+}
+
+TEST_CASE("train_motion_module: init_from fine-tunes a module; a text LoRA on the cross-attention is for clips only") {
+    const std::string a = temp_dir("text-lora-start"), b = temp_dir("text-lora"), c = temp_dir("text-lora-same");
+    TrainMotionRequest first = small_request(a);
+    first.steps = 4;
+    first.lr = 2e-3;
+    train_motion_module(first);
+
+    // init_from with a vanishing learning rate exports the module it started from.
+    TrainMotionRequest same = small_request(c);
+    same.steps = 1;
+    same.lr = 1e-12;
+    same.init_from = a;
+    train_motion_module(same);
+    const TensorMap start = load_tensors(a + "/diffusion_pytorch_model.safetensors");
+    const TensorMap copy = load_tensors(c + "/diffusion_pytorch_model.safetensors");
+    REQUIRE(copy.size() == start.size());
+    for (const auto& [key, value] : start) CHECK_MESSAGE(at::equal(copy.at(key), value), key);
+    CHECK(!fs::exists(c + "/" + kMotionTextLoraFile));
+
+    TrainMotionRequest r = small_request(b);
+    r.init_from = a;
+    r.text_lora_rank = 2;
+    r.lr = 2e-3;
+    const TrainMotionResult result = train_motion_module(r);
+    auto model = load_fixture();
+    int64_t expected = 0, cross_attention_layers = 0;
+    model->impl().unet->for_each_linear([&](Linear& l) {
+        if (l.name.find(".attn2.") == std::string::npos) return;
+        ++cross_attention_layers;
+        expected += 2 * (l.weight.size(0) + l.weight.size(1));
+    });
+    CHECK(cross_attention_layers > 0);
+    CHECK(result.text_lora_parameters == expected);
+    const std::string lora_path = b + "/" + kMotionTextLoraFile;
+    REQUIRE(fs::exists(lora_path));
+    const LoraFile lora = read_lora(lora_path, lora_targets(model->impl()));
+    CHECK(lora.format == "kohya");
+    CHECK(int64_t(lora.layers.size()) == cross_attention_layers);
+    float largest_up = 0;
+    for (const LoraLayer& l : lora.layers) {
+        CHECK(l.component == "unet");
+        CHECK(l.module.find(".attn2.") != std::string::npos);
+        largest_up = std::max(largest_up, l.up.abs().max().item<float>());
+    }
+    CHECK(largest_up > 0);  // it learnt (up starts at zero)
+
+    GenerateRequest g;
+    g.prompt = "a red circle moving to the left";
+    g.steps = 2;
+    g.width = 32;
+    g.height = 32;
+    g.seed = 3;
+    g.preview_interval = 0;
+    const GenerateResult still_before = generate(*model, g);
+    model->set_motion_module(b);
+    CHECK(model->info().motion_text_lora == lora_path);
+    const GenerateResult still_with_module = generate(*model, g);
+    REQUIRE(still_with_module.images.size() == 1);
+    CHECK(still_with_module.images[0].pixels == still_before.images[0].pixels);  // never on still images
+    g.frames = 8;
+    const GenerateResult clip_with_lora = generate(*model, g);
+    // The same module without its LoRA file draws a different clip.
+    const std::string without = temp_dir("text-lora-without");
+    fs::create_directories(without);
+    for (const char* f : {"config.json", "diffusion_pytorch_model.safetensors"}) fs::copy_file(b + "/" + f, without + "/" + f);
+    model->set_motion_module(without);
+    CHECK(model->info().motion_text_lora.empty());
+    const GenerateResult clip_without = generate(*model, g);
+    REQUIRE(clip_with_lora.images.size() == 8);
+    REQUIRE(clip_without.images.size() == 8);
+    int differing = 0;
+    for (int f = 0; f < 8; ++f) differing += clip_with_lora.images[f].pixels != clip_without.images[f].pixels;
+    CHECK(differing > 0);
+
+    // A LoRA that does not fit this model: a clear error, and the model keeps the module it had.
+    TensorMap broken = load_tensors(lora_path);
+    for (auto& [key, value] : broken)
+        if (key.find("lora_down") != std::string::npos) {
+            value = at::zeros({2, value.size(1) + 1});
+            break;
+        }
+    save_tensors(lora_path, broken);
+    const std::string e = error_of([&] { model->set_motion_module(b); });
+    MESSAGE(e);
+    CHECK(e.find(kMotionTextLoraFile) != std::string::npos);
+    CHECK(model->info().motion_module == without);
+
+    r.init_from = b + "/nowhere";
+    const std::string missing = error_of([&] { train_motion_module(r); });
+    CHECK(missing.find(b + "/nowhere") != std::string::npos);
+    for (const std::string& d : {a, b, c, without}) fs::remove_all(d);
 }
 
 TEST_CASE("train_motion_module: bad requests give clear errors") {

@@ -75,6 +75,7 @@ struct ModelInfo {
     std::string motion_module;       // path of the motion module in use (empty: images only)
     int motion_max_frames = 0;       // the most frames it supports
     int64_t motion_parameters = 0;
+    std::string motion_text_lora;    // the module's cross-attention LoRA, applied to clips only (empty: none)
 };
 
 class Model {
@@ -92,7 +93,9 @@ public:
     // stored or recomputed). `heads`: 0 = the folder's config.json, else 8 (shapes cannot tell);
     // `per_frame_groupnorm`: the original AnimateDiff GroupNorm per frame instead of diffusers' over all
     // frames. Throws atelier::Error naming the tensor and the expected vs found shape when the module
-    // does not fit this model (the model is then unchanged). An empty path removes the module.
+    // does not fit this model (the model is then unchanged). A folder may also carry text_lora.safetensors
+    // (atelier/train_motion.h): a LoRA on the UNet's cross-attention trained with the module, applied to
+    // clips at strength 1 and never to still images. An empty path removes the module.
     // Not while a generate() call runs on this model.
     void set_motion_module(const std::string& path, int heads = 0, bool per_frame_groupnorm = false);
 

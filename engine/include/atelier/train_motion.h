@@ -24,6 +24,10 @@
 
 namespace atelier {
 
+// The cross-attention LoRA a motion-adapter folder may carry (kohya keys; AnimateDiff v3 ships a spatial
+// LoRA beside its module in the same spirit).
+inline constexpr const char* kMotionTextLoraFile = "text_lora.safetensors";
+
 struct TrainMotionProgress {
     std::string phase;  // "encode" (latents of the clip data set), "train", "export"
     int64_t step = 0, total = 0;
@@ -48,6 +52,14 @@ struct TrainMotionRequest {
     int heads = 4;          // attention heads of every module (must divide each level's channels)
     int max_frames = 32;    // rows of the positional table: the most frames the module generates
     bool gradient_checkpointing = false;  // recompute block activations in the backward pass (memory for time)
+    // A MotionAdapter folder (diffusers layout, as this trainer writes) whose weights replace the identity
+    // start: fine-tuning a module that already draws coherent clips.
+    std::string init_from;
+    // > 0: a LoRA of this rank on the still UNet's cross-attention projections learns with the modules, so
+    // the caption's motion words reach the per-frame features the temporal attention reads (the modules
+    // themselves have no text input). Written as out_dir/kMotionTextLoraFile; the loader applies it to
+    // clips only, never to still images.
+    int text_lora_rank = 0;
     std::function<void(const TrainMotionProgress&)> on_progress;
     const CancelToken* cancel = nullptr;
 };
@@ -58,6 +70,7 @@ struct TrainMotionResult {
     double loss = 0;                               // final running average
     int64_t steps_done = 0;                        // the trainer's step when it stopped
     int64_t parameters = 0;                        // of the motion modules
+    int64_t text_lora_parameters = 0;              // of the cross-attention LoRA (0: none)
 };
 
 // Throws atelier::Error when base_dir is not a loadable model, the request's numbers are out of range,

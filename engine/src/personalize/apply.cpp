@@ -72,6 +72,8 @@ AppliedPersonalization::AppliedPersonalization(Model::Impl& model, const Generat
             for (const TextualInversion& ti : read_embeddings(spec.path, spec.token, m_.text_encoder->config().hidden_size))
                 add_embedding(ti);
         for (const ConceptSpec& spec : request.concepts) add_concept(spec);
+        // The motion module's own LoRA carries the caption's motion words to it: clips only.
+        if (request.frames > 1 && m_.motion_text_lora) add_lora(*m_.motion_text_lora, 1.0);
     } catch (...) {
         undo();  // what was applied before the failure
         throw;

@@ -16,6 +16,7 @@
 #include "atelier/world.h"
 #include "personalize/apply.h"
 #include "personalize/trainer.h"
+#include "personalize/train_util.h"
 #include "runtime/model_impl.h"
 #include "sampling/pipeline.h"
 #include "sampling/scheduler.h"
@@ -46,18 +47,6 @@ at::Tensor fit_image(const Image& image, int width, int height) {
     if (x.size(2) != height || x.size(3) != width) x = at::_upsample_bilinear2d_aa(x.contiguous(), {height, width}, false);
     return x.contiguous();
 }
-
-// Removes the adapters it attached when it goes out of scope.
-struct AdapterGuard {
-    std::vector<std::pair<Linear*, size_t>> attached;
-    void attach(Linear& l, std::shared_ptr<const LinearAdapter> a) {
-        attached.push_back({&l, l.adapters.size()});
-        l.adapters.push_back(std::move(a));
-    }
-    ~AdapterGuard() {
-        for (auto it = attached.rbegin(); it != attached.rend(); ++it) it->first->adapters.resize(it->second);
-    }
-};
 
 std::string replace_all(std::string text, const std::string& what, const std::string& with) {
     for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + with.size()))

@@ -13,12 +13,14 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
 #include "atelier/error.h"
 #include "personalize/base_model.h"
+#include "personalize/lora.h"
 #include "personalize/motion_clips.h"
 #include "personalize/motion_training.h"
 #include "personalize/train_util.h"
@@ -51,6 +53,28 @@ std::vector<ModuleSlot> module_slots(const MotionAdapterConfig& c) {
             slots.push_back({"up_blocks." + std::to_string(i) + ".motion_modules." + std::to_string(j) + ".",
                              c.block_out_channels[L - 1 - i]});
     return slots;
+}
+
+const std::string kLoraPrefix = "text_lora.";
+bool is_lora_key(const std::string& key) { return key.rfind(kLoraPrefix, 0) == 0; }
+
+// Replaces `init`'s module weights by those of a MotionAdapter folder's file; every weight must be there,
+// with the same shape (the same still model and heads).
+void start_from_adapter(TensorMap& init, const std::string& folder) {
+    const fs::path file = fs::path(folder) / "diffusion_pytorch_model.safetensors";
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec))
+        throw Error("train_motion_module: init_from '" + folder + "' has no diffusion_pytorch_model.safetensors "
+                    "(expected a diffusers MotionAdapter folder)");
+    const TensorMap start = load_tensors(file.string());
+    for (auto& [key, value] : init) {
+        const auto it = start.find(key);
+        if (it == start.end()) throw Error("train_motion_module: " + file.string() + " has no '" + key + "'");
+        if (it->second.sizes() != value.sizes())
+            throw Error("train_motion_module: " + file.string() + ": '" + key + "' has shape " +
+                        shape_string(it->second.sizes()) + ", this model needs " + shape_string(value.sizes()));
+        value = it->second.to(at::kFloat).clone();
+    }
 }
 
 }  // namespace
@@ -213,8 +237,29 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     o.min_lr_ratio = 0.1;
     o.clip_grad_norm = 1.0;
     o.ema_decay = 0.995;
-    Trainer trainer(on_device(init_motion_adapter_weights(config, request.seed * 31 + 7), device), o);
+    TensorMap init = init_motion_adapter_weights(config, request.seed * 31 + 7);
+    if (!request.init_from.empty()) start_from_adapter(init, request.init_from);
+    // The text LoRA: on every cross-attention projection (attn2's q, k, v, out), up zero so it starts as
+    // nothing; kohya's alpha = rank (scale 1).
+    const int64_t rank = request.text_lora_rank;
+    if (rank < 0) throw Error(where + ": text_lora_rank must be >= 0, found " + std::to_string(rank));
+    std::map<std::string, Linear*> cross_attention;
+    if (rank > 0)
+        unet.for_each_linear([&](Linear& l) {
+            if (l.name.find(".attn2.") != std::string::npos) cross_attention[l.name] = &l;
+        });
+    for (const auto& [name, l] : cross_attention) {
+        const int64_t in = l->weight.size(1), out_features = l->weight.size(0);
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(request.seed ^ fnv1a(name + ".lora_down"));
+        init[kLoraPrefix + name + ".down"] = at::randn({rank, in}, gen) / std::sqrt(double(in));
+        init[kLoraPrefix + name + ".up"] = at::zeros({out_features, rank});
+    }
+    Trainer trainer(on_device(init, device), o);
     if (request.resume && fs::exists(ckpt)) trainer.load(ckpt);
+    AdapterGuard lora_guard;  // the leaves are updated in place, so attaching them once is enough
+    for (const auto& [name, l] : cross_attention)
+        lora_guard.attach(*l, std::make_shared<LoraAdapter>(trainer.params().at(kLoraPrefix + name + ".down"),
+                                                            trainer.params().at(kLoraPrefix + name + ".up"), 1.0));
     const TensorMap tables = on_device(motion_positional_tables(config), device);
     TrainMotionResult result;
 
@@ -283,7 +328,8 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     };
     auto adapter_from = [&](const TensorMap& trainable) {
         TensorMap all = tables;
-        for (const auto& [k, v] : trainable) all[k] = v;
+        for (const auto& [k, v] : trainable)
+            if (!is_lora_key(k)) all[k] = v;
         return std::make_shared<const MotionAdapter>(config, all, request.out_dir);
     };
     bool done = true;
@@ -319,7 +365,7 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     result.train_seconds = seconds_since(train_start);
     result.steps_done = trainer.step();
     result.parameters = 0;
-    for (const auto& [k, v] : trainer.params()) result.parameters += v.numel();
+    for (const auto& [k, v] : trainer.params()) (is_lora_key(k) ? result.text_lora_parameters : result.parameters) += v.numel();
     if (!done) {
         result.cancelled = true;
         return result;
@@ -329,9 +375,27 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     report("export", 0, 1, result.loss, 0, 0);
     TensorMap weights;
     for (const auto& [k, v] : tables) weights[k] = v.to(at::kHalf);
-    for (const auto& [k, v] : trainer.ema()) weights[k] = v.detach().to(at::kHalf);
+    for (const auto& [k, v] : trainer.ema())
+        if (!is_lora_key(k)) weights[k] = v.detach().to(at::kHalf);
     adapter_from(trainer.ema());  // refuses a structure the loader would not read back
     save_tensors((out / "diffusion_pytorch_model.safetensors").string(), weights, {{"format", "pt"}});
+    const fs::path lora_path = out / kMotionTextLoraFile;
+    fs::remove(lora_path);  // a folder retrained without one must not keep an old one
+    if (!cross_attention.empty()) {
+        std::vector<LoraLayer> layers;
+        for (const auto& [name, l] : cross_attention) {
+            LoraLayer layer;
+            layer.component = "unet";
+            layer.module = name;
+            layer.down = trainer.ema().at(kLoraPrefix + name + ".down").detach().cpu();
+            layer.up = trainer.ema().at(kLoraPrefix + name + ".up").detach().cpu();
+            layer.alpha = float(rank);
+            layers.push_back(std::move(layer));
+        }
+        write_lora_kohya(lora_path.string(), layers,
+                         {{"ss_network_dim", std::to_string(rank)}, {"ss_network_alpha", std::to_string(rank)},
+                          {"atelier.purpose", "motion words for the motion adapter beside it (clips only)"}});
+    }
     write_text(out / "config.json", motion_adapter_config_json(config));
     report("export", 1, 1, result.loss, 0, 0);
     return result;

@@ -4,9 +4,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "atelier/error.h"
+#include "models/layers.h"
 
 namespace atelier {
 
@@ -30,5 +34,17 @@ inline void write_text(const std::filesystem::path& path, const std::string& tex
     out << text;
     if (!out) throw Error(path.string() + ": cannot write");
 }
+
+// Removes the adapters it attached (LoRA deltas, rank-1 edits on the UNet's Linears) when it goes out of scope.
+struct AdapterGuard {
+    std::vector<std::pair<Linear*, size_t>> attached;
+    void attach(Linear& l, std::shared_ptr<const LinearAdapter> a) {
+        attached.push_back({&l, l.adapters.size()});
+        l.adapters.push_back(std::move(a));
+    }
+    ~AdapterGuard() {
+        for (auto it = attached.rbegin(); it != attached.rend(); ++it) it->first->adapters.resize(it->second);
+    }
+};
 
 }  // namespace atelier

@@ -14,6 +14,8 @@
 
 namespace atelier {
 
+struct LoraFile;
+
 struct Model::Impl {
     ModelInfo info;
     std::string name;                 // folder or file stem: the "Model:" of generation records
@@ -25,6 +27,8 @@ struct Model::Impl {
     std::unique_ptr<UNet2DCondition> unet;
     std::unique_ptr<AutoencoderKL> vae;
     SchedulerConfig scheduler_config;  // as found (the pipeline applies diffusers' SD rewrites)
+    // The motion adapter folder's cross-attention LoRA (kMotionTextLoraFile), applied to clips only.
+    std::shared_ptr<const LoraFile> motion_text_lora;
 };
 
 // The short content id of weight files: FNV-1a 64 over (size, first MiB, last MiB) of each file, in the
