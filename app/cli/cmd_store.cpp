@@ -10,9 +10,7 @@
 #include "commands.h"
 
 namespace atelier::cli {
-namespace {
 bool all_digits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
-}  // namespace
 
 std::unique_ptr<Store> open_store(const GlobalOptions& global) {
     StoreOptions options;

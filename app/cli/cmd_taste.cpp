@@ -22,8 +22,6 @@ namespace {
 
 using namespace atelier::taste;
 
-bool digits_only(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
-
 std::string num(double v, int digits = 3) {
     if (std::isnan(v)) return "n/a";
     std::ostringstream out;
@@ -39,7 +37,7 @@ std::string signed_num(double v, int digits = 2) {
 
 // Features of a stored picture (an asset id) or of a picture file.
 std::vector<float> any_features(AssetFeatureCache& cache, const FeatureExtractor& extractor, const std::string& what) {
-    if (digits_only(what)) return cache.features(std::stoll(what));
+    if (all_digits(what)) return cache.features(std::stoll(what));
     return extractor.extract(read_image(what, 3));
 }
 
@@ -219,7 +217,7 @@ void add_taste_commands(CLI::App& app, GlobalOptions& global) {
             // Pairs this person already judged are not asked again.
             std::map<int64_t, int> index;
             for (size_t i = 0; i < a->candidates.size(); ++i)
-                if (digits_only(a->candidates[i])) index[std::stoll(a->candidates[i])] = int(i);
+                if (all_digits(a->candidates[i])) index[std::stoll(a->candidates[i])] = int(i);
             for (int offset = 0;; offset += 1000) {
                 const std::vector<Comparison> page = store->list_comparisons(profile.id, -1, false, 1000, offset);
                 for (const Comparison& c : page)

@@ -25,6 +25,8 @@ std::unique_ptr<Store> open_store(const GlobalOptions& global);
 // A profile by name or id; empty: the default profile (atelier::default_profile_name(), the studio's
 // first profile). `create`: a missing default profile is made, as the studio makes it on first start.
 Profile resolve_profile(Store& store, const std::string& name_or_id, bool create = false);
+// Whether a NAME|ID argument is an id: digits only.
+bool all_digits(const std::string& s);
 // --profile NAME|ID on a command (empty: the default profile).
 CLI::Option* add_profile_option(CLI::App* cmd, std::string& target);
 
@@ -33,9 +35,9 @@ void add_world_commands(CLI::App& app, GlobalOptions& global);    // world rende
 void add_generate_commands(CLI::App& app, GlobalOptions& global); // inspect, generate
 void add_train_commands(CLI::App& app, GlobalOptions& global);    // train-base
 void add_store_commands(CLI::App& app, GlobalOptions& global);    // profiles, concepts, compare, memory, export, import, check, gc, stats
-void add_taste_commands(CLI::App& app, GlobalOptions& global);
+void add_taste_commands(CLI::App& app, GlobalOptions& global);    // taste fit|show|predict|next-pair|learn-memory|rank|prototypes|simulate
 void add_concept_commands(CLI::App& app, GlobalOptions& global);  // concept train|list|show|export|import|convert
 // --concept / --lora / --embedding / --lora-dir on a generating command; call the result on its request.
-std::function<void(GenerateRequest&)> add_concept_use_options(CLI::App& cmd, GlobalOptions& global);    // taste fit|show|predict|next-pair|learn-memory|rank|prototypes|simulate
+std::function<void(GenerateRequest&)> add_concept_use_options(CLI::App& cmd, GlobalOptions& global);
 
 }  // namespace atelier::cli
