@@ -83,6 +83,11 @@ void print_info(const ModelInfo& info) {
               << "text hidden   " << info.text_hidden_size << "\n"
               << "parameters    UNet " << with_commas(info.unet_parameters) << ", VAE " << with_commas(info.vae_parameters)
               << ", text encoder " << with_commas(info.text_encoder_parameters) << "\n";
+    if (!info.motion_module.empty()) {
+        std::cout << "motion module " << info.motion_module << " (" << with_commas(info.motion_parameters)
+                  << " parameters, up to " << info.motion_max_frames << " frames)\n";
+        if (!info.motion_text_lora.empty()) std::cout << "  text LoRA   " << info.motion_text_lora << " (clips only)\n";
+    }
     if (!info.notes.empty()) {
         std::cout << "notes\n";
         for (const std::string& note : info.notes) std::cout << "  - " << note << "\n";
