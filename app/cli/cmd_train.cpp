@@ -128,6 +128,9 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
                      "rank of a LoRA on the still UNet's cross-attention trained with the modules, so the caption's "
                      "motion words reach them (0: none)")
         ->capture_default_str();
+    mcmd->add_option("--min-timestep", motion->min_timestep,
+                     "draw training timesteps from [T, 1000): the noisy steps where a clip's motion is decided")
+        ->capture_default_str();
     mcmd->add_flag("--gradient-checkpointing", motion->gradient_checkpointing,
                    "recompute the UNet's activations in the backward pass: less memory, one more forward");
     mcmd->callback([motion, &global] {

@@ -10,7 +10,12 @@
 //                [--classifier-steps 800] [--rendered 270 (rendered clips for the ceiling)]
 //                [--model DIR --motion-module DIR] [--clips 100] [--frames 16] [--steps N] [--guidance G]
 //                [--sampler S] [--attribute-classifier FILE (loaded if present, else trained and saved there)]
-//                [--attribute-steps 1500] [--threads 1]
+//                [--attribute-steps 1500] [--threads 1] [--words 0 (clips for the denoiser's reading of the words)]
+//
+// --words N asks whether the motion words reach the denoiser at all, without sampling: for N rendered held-out
+// clips, the epsilon loss at three noise levels with each of the nine motion phrases (same noise); the phrase
+// with the lowest loss is the denoiser's reading of the clip (Li et al. 2023, "Your diffusion model is secretly
+// a zero-shot classifier"). Chance is 1/9; a module that ignores the words reads at chance however well it moves.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -27,7 +32,10 @@
 #include "personalize/attribute_classifier.h"
 #include "personalize/base_model.h"
 #include "personalize/motion_classifier.h"
+#include "personalize/apply.h"
 #include "personalize/motion_clips.h"
+#include "personalize/motion_training.h"
+#include "runtime/model_impl.h"
 
 using namespace atelier;
 
@@ -53,9 +61,10 @@ struct FrameScores {
 };
 
 struct MotionScores {
-    int64_t hits[world::kMotionCount] = {}, total[world::kMotionCount] = {};
+    int64_t hits[world::kMotionCount] = {}, total[world::kMotionCount] = {}, read_as[world::kMotionCount] = {};
     void add(world::Motion predicted, world::Motion truth) {
         ++total[int(truth)];
+        ++read_as[int(predicted)];
         hits[int(truth)] += predicted == truth;
     }
     double rate() const {
@@ -88,12 +97,54 @@ AttributeClassifier attribute_classifier(const std::string& path, int64_t steps)
     return c;
 }
 
+// The denoiser's reading of the motion words (see --words above) on `n` rendered held-out clips.
+void print_word_reading(Model& model, int n, int frames) {
+    at::NoGradGuard no_grad;
+    Model::Impl& m = model.impl();
+    GenerateRequest clip_request;  // applies the motion module's own text LoRA, as generate does for clips
+    clip_request.frames = frames;
+    const AppliedPersonalization personal(m, clip_request);
+    const std::vector<int64_t> timesteps{600, 800, 950};
+    MotionScores reading;
+    double gap = 0;  // mean over clips of (mean loss of the other phrases - loss of the asked one) / the asked one
+    for (int i = 0; i < n; ++i) {
+        const ClipBatch batch = render_clip_batch(kMotionEvalBase, i, 1, frames);
+        const at::Tensor x0 = encode_clips(*m.vae, batch.frames).first * m.vae->config().scaling_factor;
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(uint64_t(1000 + i));
+        const at::Tensor noise = at::randn(x0.sizes(), gen);
+        const int64_t T = int64_t(timesteps.size());
+        std::vector<double> loss(world::kMotionCount, 0.0);
+        for (int k = 0; k < world::kMotionCount; ++k) {
+            const std::string caption = clip_caption(batch.scenes[0], world::Motion(k));
+            const auto ids = personal.tokenizer().encode_padded(caption, m.tokenizer->model_max_length());
+            const at::Tensor context = m.text_encoder->forward(at::tensor(ids, at::kLong).view({1, -1}));
+            for (int64_t t : timesteps)
+                loss[size_t(k)] += motion_epsilon_loss(*m.unet, x0, context, at::full({1}, t, at::kLong), noise)
+                                       .item<double>() / double(T);
+        }
+        const int asked = int(batch.motions[0]);
+        const int best = int(std::min_element(loss.begin(), loss.end()) - loss.begin());
+        reading.add(world::Motion(best), batch.motions[0]);
+        double others = 0;
+        for (int k = 0; k < world::kMotionCount; ++k)
+            if (k != asked) others += loss[size_t(k)] / double(world::kMotionCount - 1);
+        gap += (others - loss[size_t(asked)]) / loss[size_t(asked)] / double(n);
+    }
+    std::printf("\nthe denoiser's reading of the motion words, %d rendered held-out clips (t = 600, 800, 950):\n"
+                "lowest loss with the asked phrase %.1f%% (chance 11.1%%); the other phrases' loss %+.2f%% above it\n",
+                n, 100 * reading.rate(), 100 * gap);
+    std::printf("| motion | read right | read as |\n|---|---|---|\n");
+    for (int k = 0; k < world::kMotionCount; ++k)
+        std::printf("| %s | %s | %lld |\n", std::string(world::name(world::Motion(k))).c_str(), reading.cell(k).c_str(),
+                    (long long)reading.read_as[k]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string classifier_path, model_dir, motion_dir, attribute_path, sampler;
     int64_t classifier_steps = 800, attribute_steps = 1500;
-    int rendered = 270, clips = 100, frames = 16, steps = 0, threads = 1;
+    int rendered = 270, clips = 100, frames = 16, steps = 0, threads = 1, words = 0;
     float guidance = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
@@ -110,6 +161,7 @@ int main(int argc, char** argv) {
         else if (a == "--attribute-classifier") attribute_path = v;
         else if (a == "--attribute-steps") attribute_steps = std::stoll(v);
         else if (a == "--threads") threads = std::stoi(v);
+        else if (a == "--words") words = std::stoi(v);
         else {
             std::fprintf(stderr, "unknown option %s\n", a.c_str());
             return 2;
@@ -158,6 +210,12 @@ int main(int argc, char** argv) {
     LoadOptions load;
     load.path = model_dir;
     auto model = Model::load(load);
+    if (words > 0) {
+        model->set_motion_module(motion_dir);
+        print_word_reading(*model, words, frames);
+        model->set_motion_module("");
+        if (clips == 0) return 0;
+    }
     GenerateRequest base;
     if (steps > 0) base.steps = steps;
     if (guidance > 0) base.guidance = guidance;
@@ -240,10 +298,11 @@ int main(int argc, char** argv) {
                 "model (target: within 10)\n",
                 100 * generated_motion.rate(), 100 * (clip_scores.shape_rate() - still_scores.shape_rate()),
                 100 * (clip_scores.colour_rate() - still_scores.colour_rate()));
-    std::printf("\n| motion | generated | rendered |\n|---|---|---|\n");
+    std::printf("\n| motion | generated | rendered | generated clips read as it |\n|---|---|---|---|\n");
     for (int m = 0; m < world::kMotionCount; ++m)
-        std::printf("| %s | %s | %s |\n", std::string(world::name(world::Motion(m))).c_str(),
-                    generated_motion.cell(m).c_str(), rendered_motion.cell(m).c_str());
+        std::printf("| %s | %s | %s | %lld |\n", std::string(world::name(world::Motion(m))).c_str(),
+                    generated_motion.cell(m).c_str(), rendered_motion.cell(m).c_str(),
+                    (long long)generated_motion.read_as[m]);
     std::printf("\ntime per %d-frame clip: mean %.2f s, median %.2f s, min %.2f s (%d thread(s))\n", frames, mean,
                 sorted[sorted.size() / 2], sorted.front(), threads);
     return 0;

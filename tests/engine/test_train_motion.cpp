@@ -421,6 +421,10 @@ TEST_CASE("train_motion_module: bad requests give clear errors") {
     r.frames = 40;
     CHECK(error_of([&] { train_motion_module(r); }).find("frames must be 2..32") != std::string::npos);
 
+    r = small_request(out);
+    r.min_timestep = 1000;
+    CHECK(error_of([&] { train_motion_module(r); }).find("min_timestep must be 0..999, found 1000") != std::string::npos);
+
     const CliRun cli = run_cli("train-motion --base '" + out + "/nowhere' --out '" + out + "/x' --steps 1");
     MESSAGE(cli.output);
     CHECK(cli.code != 0);

@@ -60,6 +60,9 @@ struct TrainMotionRequest {
     // themselves have no text input). Written as out_dir/kMotionTextLoraFile; the loader applies it to
     // clips only, never to still images.
     int text_lora_rank = 0;
+    // Timesteps are drawn from [min_timestep, 1000). Where a clip's motion is decided is the first, noisiest
+    // steps (below them the noisy frames already show it), so fine-tuning for the words draws from there.
+    int min_timestep = 0;
     std::function<void(const TrainMotionProgress&)> on_progress;
     const CancelToken* cancel = nullptr;
 };

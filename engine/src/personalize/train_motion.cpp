@@ -199,6 +199,8 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
         throw Error(where + ": frames must be 2.." + std::to_string(request.max_frames) + ", found " +
                     std::to_string(request.frames));
     if (!(request.lr > 0)) throw Error(where + ": lr must be > 0");
+    if (request.min_timestep < 0 || request.min_timestep > 999)
+        throw Error(where + ": min_timestep must be 0..999, found " + std::to_string(request.min_timestep));
     std::error_code ec;
     if (!fs::is_directory(request.base_dir, ec))
         throw Error(where + ": base model '" + request.base_dir + "' is not a folder (expected a diffusers model folder)");
@@ -344,7 +346,7 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
             at::Tensor tokens = ids.index_select(0, idx);
             const at::Tensor drop = (at::rand({B}, gen) < 0.1).to(device);  // caption dropout: CFG's unconditional branch
             tokens = at::where(drop.view({B, 1}), empty.expand_as(tokens), tokens);
-            const at::Tensor t = at::randint(0, 1000, {B}, gen, at::kLong).to(device);
+            const at::Tensor t = at::randint(request.min_timestep, 1000, {B}, gen, at::kLong).to(device);
             const at::Tensor noise = randn_on(x0.sizes(), gen, device);
             at::Tensor context;
             {
