@@ -104,6 +104,24 @@ void print_word_reading(Model& model, int n, int frames) {
     GenerateRequest clip_request;  // applies the motion module's own text LoRA, as generate does for clips
     clip_request.frames = frames;
     const AppliedPersonalization personal(m, clip_request);
+    {  // How far apart the text encoder puts two motion phrases, against two colours of the same scene.
+        auto encode = [&](const std::string& text) {
+            const auto ids = personal.tokenizer().encode_padded(text, m.tokenizer->model_max_length());
+            return m.text_encoder->forward(at::tensor(ids, at::kLong).view({1, -1}));
+        };
+        world::Scene scene = clip_scene(kMotionEvalBase, 0);
+        double motion_distance = 0, colour_distance = 0;
+        int pairs = 0;
+        for (int a = 0; a < world::kMotionCount; ++a)
+            for (int b = a + 1; b < world::kMotionCount; ++b, ++pairs)
+                motion_distance += (encode(clip_caption(scene, world::Motion(a))) - encode(clip_caption(scene, world::Motion(b))))
+                                       .norm().item<double>();
+        const at::Tensor one = encode(world::caption(scene));
+        scene.colour = world::Colour((int(scene.colour) + 1) % world::kColourCount);
+        colour_distance = (one - encode(world::caption(scene))).norm().item<double>();
+        std::printf("\ntext encoder: two motion phrases lie %.3f apart on average, two colours of the same scene %.3f "
+                    "(L2 over all 77 token states)\n", motion_distance / pairs, colour_distance);
+    }
     const std::vector<int64_t> timesteps{600, 800, 950};
     MotionScores reading;
     double gap = 0;  // mean over clips of (mean loss of the other phrases - loss of the asked one) / the asked one
