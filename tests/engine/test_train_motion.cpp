@@ -104,6 +104,19 @@ double eval_loss(Model& model, std::shared_ptr<const MotionAdapter> adapter, uin
     return loss;
 }
 
+// Two steps at 32x32 of a caption with a motion: a still picture (frames 0) or a clip.
+GenerateRequest small_generate(int frames) {
+    GenerateRequest g;
+    g.prompt = "a red circle moving to the left";
+    g.steps = 2;
+    g.width = 32;
+    g.height = 32;
+    g.frames = frames;
+    g.seed = 3;
+    g.preview_interval = 0;
+    return g;
+}
+
 // An untrained adapter (proj_out zero) for the fixture, as a folder.
 std::string write_identity_adapter(const std::string& dir) {
     const MotionAdapterConfig c = motion_adapter_config_for(load_fixture()->impl().unet->config(), 4, 32);
@@ -152,15 +165,7 @@ TEST_CASE("train_motion_module: the loss on a fixed batch falls; the folder load
 
     model->set_motion_module(out);
     CHECK(model->info().motion_max_frames == 32);
-    GenerateRequest g;
-    g.prompt = "a red circle moving to the left";
-    g.steps = 2;
-    g.width = 32;
-    g.height = 32;
-    g.frames = 8;
-    g.seed = 3;
-    g.preview_interval = 0;
-    const GenerateResult clip = generate(*model, g);
+    const GenerateResult clip = generate(*model, small_generate(8));
     REQUIRE(clip.images.size() == 8);
     CHECK(clip.images[7].width == 32);
     fs::remove_all(out);
@@ -349,13 +354,7 @@ TEST_CASE("train_motion_module: init_from fine-tunes a module; a text LoRA on th
     }
     CHECK(largest_up > 0);  // it learnt (up starts at zero)
 
-    GenerateRequest g;
-    g.prompt = "a red circle moving to the left";
-    g.steps = 2;
-    g.width = 32;
-    g.height = 32;
-    g.seed = 3;
-    g.preview_interval = 0;
+    GenerateRequest g = small_generate(0);
     const GenerateResult still_before = generate(*model, g);
     model->set_motion_module(b);
     CHECK(model->info().motion_text_lora == lora_path);
