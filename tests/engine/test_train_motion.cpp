@@ -376,6 +376,17 @@ TEST_CASE("train_motion_module: init_from fine-tunes a module; a text LoRA on th
     for (int f = 0; f < 8; ++f) differing += clip_with_lora.images[f].pixels != clip_without.images[f].pixels;
     CHECK(differing > 0);
 
+    // A model folder that carries the module: `inspect` names the module and its LoRA.
+    const std::string folder = temp_dir("text-lora-model");
+    fs::copy(kBase, folder, fs::copy_options::recursive);
+    fs::copy(b, folder + "/motion_adapter", fs::copy_options::recursive);
+    const CliRun inspect = run_cli("inspect '" + folder + "'");
+    INFO(inspect.output);
+    CHECK(inspect.code == 0);
+    CHECK(inspect.output.find("motion module " + folder + "/motion_adapter") != std::string::npos);
+    CHECK(inspect.output.find("text LoRA   " + folder + "/motion_adapter/" + kMotionTextLoraFile + " (clips only)") !=
+          std::string::npos);
+
     // A LoRA that does not fit this model: a clear error, and the model keeps the module it had.
     TensorMap broken = load_tensors(lora_path);
     for (auto& [key, value] : broken)
@@ -392,7 +403,7 @@ TEST_CASE("train_motion_module: init_from fine-tunes a module; a text LoRA on th
     r.init_from = b + "/nowhere";
     const std::string missing = error_of([&] { train_motion_module(r); });
     CHECK(missing.find(b + "/nowhere") != std::string::npos);
-    for (const std::string& d : {a, b, c, without}) fs::remove_all(d);
+    for (const std::string& d : {a, b, c, without, folder}) fs::remove_all(d);
 }
 
 TEST_CASE("train_motion_module: bad requests give clear errors") {
