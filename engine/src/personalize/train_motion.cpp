@@ -199,6 +199,8 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
         throw Error(where + ": frames must be 2.." + std::to_string(request.max_frames) + ", found " +
                     std::to_string(request.frames));
     if (!(request.lr > 0)) throw Error(where + ": lr must be > 0");
+    if (request.text_lora_rank < 0)
+        throw Error(where + ": text_lora_rank must be >= 0, found " + std::to_string(request.text_lora_rank));
     if (request.min_timestep < 0 || request.min_timestep > 999)
         throw Error(where + ": min_timestep must be 0..999, found " + std::to_string(request.min_timestep));
     std::error_code ec;
@@ -244,7 +246,6 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     // The text LoRA: on every cross-attention projection (attn2's q, k, v, out), up zero so it starts as
     // nothing; kohya's alpha = rank (scale 1).
     const int64_t rank = request.text_lora_rank;
-    if (rank < 0) throw Error(where + ": text_lora_rank must be >= 0, found " + std::to_string(rank));
     std::map<std::string, Linear*> cross_attention;
     if (rank > 0)
         unet.for_each_linear([&](Linear& l) {
