@@ -11,8 +11,8 @@
 // The still model (text encoder, UNet, autoencoder) stays frozen (a text LoRA, when asked, rides on it); the
 // motion modules learn, by epsilon prediction (MSE) on the 5-D video latents with 10% caption dropout. The
 // modules start as the identity (proj_out zero; or as `init_from`), so an untrained module leaves every
-// frame as the still model draws it. The clips' latents are encoded once (phase "encode"); AdamW with warmup + cosine and an EMA of the weights
-// (the EMA is exported, as float16). Checkpoints go to out_dir/checkpoints/ every checkpoint_every steps and
+// frame as the still model draws it. The clips' latents are encoded once (phase "encode"); AdamW with
+// warmup + cosine and an EMA of the weights (the EMA is exported, as float16). Checkpoints go to out_dir/checkpoints/ every checkpoint_every steps and
 // on cancel; `resume` continues from them exactly. Same request on the same machine, build and thread
 // count gives the same file on the CPU (on a GPU nearly). Runs on the calling thread; cancel from any thread.
 #pragma once
