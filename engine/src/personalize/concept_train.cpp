@@ -187,9 +187,7 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
         if (method == "lora" && attn) {
             lora_modules.push_back(name);
             auto gen = at::make_generator<at::CPUGeneratorImpl>(request.seed * 7919 + lora_modules.size());
-            const int64_t in = l->weight.size(1), out = l->weight.size(0);
-            init["lora." + name + ".down"] = at::randn({rank, in}, gen) / std::sqrt(double(in));
-            init["lora." + name + ".up"] = at::zeros({out, rank});
+            add_trainable_lora(init, "lora." + name, l->weight, rank, gen);
         }
         const std::string suffix = ".attn2.to_v";
         if (method == "rank1" && name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
@@ -206,9 +204,7 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
                 const at::Tensor* w = te.find_parameter(name + ".weight");
                 if (!w) throw Error("train_concept: the text encoder has no '" + name + "'");
                 auto gen = at::make_generator<at::CPUGeneratorImpl>(request.seed * 7919 + 100003 + te_lora_modules.size());
-                const int64_t in = w->size(1), out = w->size(0);
-                init["te_lora." + name + ".down"] = at::randn({rank, in}, gen) / std::sqrt(double(in));
-                init["te_lora." + name + ".up"] = at::zeros({out, rank});
+                add_trainable_lora(init, "te_lora." + name, *w, rank, gen);
                 te_lora_modules.push_back(name);
             }
     }
@@ -230,9 +226,7 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
         unet.for_each_conv([&](Conv2d& c) {
             if (c.name.find(".resnets.") == std::string::npos || c.weight.size(2) != 3) return;   // conv1, conv2
             auto gen = at::make_generator<at::CPUGeneratorImpl>(request.seed * 7919 + 200003 + conv_lora_modules.size());
-            const int64_t in = c.weight.size(1), out = c.weight.size(0);
-            init["conv_lora." + c.name + ".down"] = at::randn({rank, in, 3, 3}, gen) / std::sqrt(double(in * 9));
-            init["conv_lora." + c.name + ".up"] = at::zeros({out, rank, 1, 1});
+            add_trainable_lora(init, "conv_lora." + c.name, c.weight, rank, gen);
             conv_lora_modules.push_back(c.name);
             conv_weights.saved.emplace_back(&c.weight, c.weight);
         });
@@ -475,21 +469,9 @@ TrainConceptResult train_concept(Model& model, const TrainConceptRequest& reques
     if (method == "textual_inversion") {
         write_embedding_diffusers(request.out_path, {request.token, params.at("embedding").detach().cpu()}, metadata);
     } else if (method == "lora") {
-        std::vector<LoraLayer> layers;
-        auto add_layers = [&](const std::vector<std::string>& modules, const char* component, const std::string& prefix) {
-            for (const std::string& name : modules) {
-                LoraLayer l;
-                l.component = component;
-                l.module = name;
-                l.down = params.at(prefix + name + ".down").detach().cpu();
-                l.up = params.at(prefix + name + ".up").detach().cpu();
-                l.alpha = alpha;
-                layers.push_back(std::move(l));
-            }
-        };
-        add_layers(lora_modules, "unet", "lora.");
-        add_layers(te_lora_modules, "text_encoder", "te_lora.");
-        add_layers(conv_lora_modules, "unet", "conv_lora.");
+        std::vector<LoraLayer> layers = trained_lora_layers(params, "lora.", lora_modules, "unet", alpha);
+        for (auto& l : trained_lora_layers(params, "te_lora.", te_lora_modules, "text_encoder", alpha)) layers.push_back(l);
+        for (auto& l : trained_lora_layers(params, "conv_lora.", conv_lora_modules, "unet", alpha)) layers.push_back(l);
         metadata["ss_network_dim"] = std::to_string(rank);
         metadata["ss_network_alpha"] = std::to_string(alpha);
         write_lora_kohya(request.out_path, layers, metadata);

@@ -218,4 +218,33 @@ at::Tensor lora_delta(const LoraLayer& layer, double strength, const at::Tensor&
     return delta.reshape(like.sizes()).to(like.options()).contiguous(like.suggest_memory_format());
 }
 
+void add_trainable_lora(TensorMap& params, const std::string& key, const at::Tensor& weight, int64_t rank,
+                        at::Generator& gen) {
+    std::vector<int64_t> down_shape{rank, weight.size(1)}, up_shape{weight.size(0), rank};
+    int64_t fan_in = weight.size(1);
+    for (int64_t d = 2; d < weight.dim(); ++d) {  // a convolution's kernel: down takes it, up is 1x1
+        down_shape.push_back(weight.size(d));
+        up_shape.push_back(1);
+        fan_in *= weight.size(d);
+    }
+    params[key + ".down"] = at::randn(down_shape, gen) / std::sqrt(double(fan_in));
+    params[key + ".up"] = at::zeros(up_shape);
+}
+
+std::vector<LoraLayer> trained_lora_layers(const TensorMap& params, const std::string& prefix,
+                                           const std::vector<std::string>& modules, const std::string& component,
+                                           float alpha) {
+    std::vector<LoraLayer> layers;
+    for (const std::string& name : modules) {
+        LoraLayer l;
+        l.component = component;
+        l.module = name;
+        l.down = params.at(prefix + name + ".down").detach().cpu();
+        l.up = params.at(prefix + name + ".up").detach().cpu();
+        l.alpha = alpha;
+        layers.push_back(std::move(l));
+    }
+    return layers;
+}
+
 }  // namespace atelier

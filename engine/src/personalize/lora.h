@@ -2,6 +2,7 @@
 // UNet and the CLIP text encoder: files with kohya/A1111 keys and with diffusers/PEFT keys, the run-time
 // delta on a Linear, and merging into the weights (internal).
 #pragma once
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
 #include <map>
@@ -67,6 +68,16 @@ private:
     at::Tensor down_, up_;
     double scale_;
 };
+
+// A fresh trainable pair for a layer whose weight is `weight` ([out, in] or a convolution's [out, in, k, k]):
+// params[key + ".down"] ~ N(0, 1 / fan_in) of shape [rank, in(, k, k)], params[key + ".up"] zero, so the
+// adapter starts as nothing.
+void add_trainable_lora(TensorMap& params, const std::string& key, const at::Tensor& weight, int64_t rank,
+                        at::Generator& gen);
+// The trained pairs params[prefix + module + ".down" / ".up"] of `modules` as file layers (on the CPU).
+std::vector<LoraLayer> trained_lora_layers(const TensorMap& params, const std::string& prefix,
+                                           const std::vector<std::string>& modules, const std::string& component,
+                                           float alpha);
 
 // delta W of a layer at `strength` (flattened to the weight's shape), in `like`'s dtype and device.
 at::Tensor lora_delta(const LoraLayer& layer, double strength, const at::Tensor& like);

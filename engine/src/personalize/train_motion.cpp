@@ -251,11 +251,11 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
         unet.for_each_linear([&](Linear& l) {
             if (l.name.find(".attn2.") != std::string::npos) cross_attention[l.name] = &l;
         });
+    std::vector<std::string> lora_modules;
     for (const auto& [name, l] : cross_attention) {
-        const int64_t in = l->weight.size(1), out_features = l->weight.size(0);
         auto gen = at::make_generator<at::CPUGeneratorImpl>(request.seed ^ fnv1a(name + ".lora_down"));
-        init[kLoraPrefix + name + ".down"] = at::randn({rank, in}, gen) / std::sqrt(double(in));
-        init[kLoraPrefix + name + ".up"] = at::zeros({out_features, rank});
+        add_trainable_lora(init, kLoraPrefix + name, l->weight, rank, gen);
+        lora_modules.push_back(name);
     }
     Trainer trainer(on_device(init, device), o);
     if (request.resume && fs::exists(ckpt)) trainer.load(ckpt);
@@ -384,18 +384,8 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     save_tensors((out / "diffusion_pytorch_model.safetensors").string(), weights, {{"format", "pt"}});
     const fs::path lora_path = out / kMotionTextLoraFile;
     fs::remove(lora_path);  // a folder retrained without one must not keep an old one
-    if (!cross_attention.empty()) {
-        std::vector<LoraLayer> layers;
-        for (const auto& [name, l] : cross_attention) {
-            LoraLayer layer;
-            layer.component = "unet";
-            layer.module = name;
-            layer.down = trainer.ema().at(kLoraPrefix + name + ".down").detach().cpu();
-            layer.up = trainer.ema().at(kLoraPrefix + name + ".up").detach().cpu();
-            layer.alpha = float(rank);
-            layers.push_back(std::move(layer));
-        }
-        write_lora_kohya(lora_path.string(), layers,
+    if (!lora_modules.empty()) {
+        write_lora_kohya(lora_path.string(), trained_lora_layers(trainer.ema(), kLoraPrefix, lora_modules, "unet", float(rank)),
                          {{"ss_network_dim", std::to_string(rank)}, {"ss_network_alpha", std::to_string(rank)},
                           {"atelier.purpose", "motion words for the motion adapter beside it (clips only)"}});
     }
