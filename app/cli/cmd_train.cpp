@@ -131,6 +131,8 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
     mcmd->add_option("--min-timestep", motion->min_timestep,
                      "draw training timesteps from [T, 1000): the noisy steps where a clip's motion is decided")
         ->capture_default_str();
+    mcmd->add_option("--motions", motion->motions, "train on clips of these motions only (default: all nine)")
+        ->delimiter(',');
     mcmd->add_flag("--gradient-checkpointing", motion->gradient_checkpointing,
                    "recompute the UNet's activations in the backward pass: less memory, one more forward");
     mcmd->callback([motion, &global] {

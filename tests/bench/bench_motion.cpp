@@ -11,6 +11,7 @@
 //                [--model DIR --motion-module DIR] [--clips 100] [--frames 16] [--steps N] [--guidance G]
 //                [--sampler S] [--attribute-classifier FILE (loaded if present, else trained and saved there)]
 //                [--attribute-steps 1500] [--threads 1] [--words 0 (clips for the denoiser's reading of the words)]
+//                [--motions left,grow (the captions ask for these motions only; default all nine)]
 //
 // --words N asks whether the motion words reach the denoiser at all, without sampling: for N rendered held-out
 // clips, the epsilon loss at three noise levels with each of the nine motion phrases (same noise); the phrase
@@ -164,6 +165,7 @@ int main(int argc, char** argv) {
     int64_t classifier_steps = 800, attribute_steps = 1500;
     int rendered = 270, clips = 100, frames = 16, steps = 0, threads = 1, words = 0;
     float guidance = 0;
+    std::vector<world::Motion> asked_motions;  // empty: all nine
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
         if (a == "--classifier") classifier_path = v;
@@ -180,6 +182,18 @@ int main(int argc, char** argv) {
         else if (a == "--attribute-steps") attribute_steps = std::stoll(v);
         else if (a == "--threads") threads = std::stoi(v);
         else if (a == "--words") words = std::stoi(v);
+        else if (a == "--motions") {
+            for (size_t start = 0; start <= v.size();) {
+                const size_t comma = std::min(v.find(',', start), v.size());
+                const auto motion = world::parse_motion(v.substr(start, comma - start));
+                if (!motion) {
+                    std::fprintf(stderr, "unknown motion in --motions %s\n", v.c_str());
+                    return 2;
+                }
+                asked_motions.push_back(*motion);
+                start = comma + 1;
+            }
+        }
         else {
             std::fprintf(stderr, "unknown option %s\n", a.c_str());
             return 2;
@@ -245,7 +259,7 @@ int main(int argc, char** argv) {
     std::vector<world::Motion> motions;
     for (int i = 0; i < clips; ++i) {
         scenes.push_back(clip_scene(kMotionEvalBase, i));
-        motions.push_back(clip_motion(kMotionEvalBase, i));
+        motions.push_back(clip_motion(kMotionEvalBase, i, asked_motions));
     }
     FrameScores still_scores;
     std::vector<Image> stills;
@@ -288,7 +302,7 @@ int main(int argc, char** argv) {
         for (int f = 0; f < frames; ++f)
             clip_scores.add(per_frame[size_t(f)], scenes[size_t(i)], motions[size_t(i)], f);
         // The attribute classifier on the rendered frames of the same clip: its ceiling.
-        const ClipBatch real = render_clip_batch(kMotionEvalBase, i, 1, frames);
+        const ClipBatch real = render_clip_batch(kMotionEvalBase, i, 1, frames, 64, world::HeldOut::exclude, asked_motions);
         const auto real_pred = attributes.predict(real.frames[0]);
         for (int f = 0; f < frames; ++f)
             rendered_frames.add(real_pred[size_t(f)], scenes[size_t(i)], motions[size_t(i)], f);

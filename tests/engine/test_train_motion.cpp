@@ -406,6 +406,33 @@ TEST_CASE("train_motion_module: init_from fine-tunes a module; a text LoRA on th
     for (const std::string& d : {a, b, c, without, folder}) fs::remove_all(d);
 }
 
+TEST_CASE("clips of chosen motions: only those motions, the same scenes; training on them differs by motion") {
+    const std::vector<world::Motion> chosen{world::Motion::grow, world::Motion::left};
+    const ClipBatch all = render_clip_batch(motion_train_base(1), 0, 24, 2, 16);
+    const ClipBatch some = render_clip_batch(motion_train_base(1), 0, 24, 2, 16, world::HeldOut::exclude, chosen);
+    int grow = 0, left = 0;
+    for (size_t i = 0; i < some.motions.size(); ++i) {
+        grow += some.motions[i] == world::Motion::grow;
+        left += some.motions[i] == world::Motion::left;
+        CHECK(world::caption(some.scenes[i]) == world::caption(all.scenes[i]));  // the motion draw is separate
+        CHECK(some.captions[i] == clip_caption(some.scenes[i], some.motions[i]));
+    }
+    CHECK(grow + left == 24);
+    CHECK(grow > 0);
+    CHECK(left > 0);
+
+    auto module_for = [&](const std::string& motion) {
+        TrainMotionRequest r = small_request(temp_dir("only-" + motion));
+        r.motions = {motion};
+        train_motion_module(r);
+        return load_tensors(r.out_dir + "/diffusion_pytorch_model.safetensors");
+    };
+    const TensorMap to_left = module_for("left"), growing = module_for("grow"), again = module_for("left");
+    const std::string key = "down_blocks.0.motion_modules.0.proj_out.weight";
+    CHECK(at::equal(to_left.at(key), again.at(key)));
+    CHECK_FALSE(at::equal(to_left.at(key), growing.at(key)));
+}
+
 TEST_CASE("train_motion_module: bad requests give clear errors") {
     const std::string out = temp_dir("bad");
     TrainMotionRequest r = small_request(out);
@@ -434,6 +461,12 @@ TEST_CASE("train_motion_module: bad requests give clear errors") {
     r = small_request(out);
     r.min_timestep = 1000;
     CHECK(error_of([&] { train_motion_module(r); }).find("min_timestep must be 0..999, found 1000") != std::string::npos);
+
+    r = small_request(out);
+    r.motions = {"left", "sideways"};
+    e = error_of([&] { train_motion_module(r); });
+    MESSAGE(e);
+    CHECK(e.find("unknown motion 'sideways' (known: left, right, up, down, grow, shrink") != std::string::npos);
 
     const CliRun cli = run_cli("train-motion --base '" + out + "/nowhere' --out '" + out + "/x' --steps 1");
     MESSAGE(cli.output);

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "atelier/engine.h"
 
@@ -63,6 +64,8 @@ struct TrainMotionRequest {
     // Timesteps are drawn from [min_timestep, 1000). Where a clip's motion is decided is the first, noisiest
     // steps (below them the noisy frames already show it), so fine-tuning for the words draws from there.
     int min_timestep = 0;
+    // The motions the clips show, by name ("left", "grow", ...; world::all_motion_names()); empty: all nine.
+    std::vector<std::string> motions;
     std::function<void(const TrainMotionProgress&)> on_progress;
     const CancelToken* cancel = nullptr;
 };

@@ -10,9 +10,10 @@
 
 namespace atelier {
 
-world::Motion clip_motion(uint64_t base, int64_t index) {
+world::Motion clip_motion(uint64_t base, int64_t index, const std::vector<world::Motion>& motions) {
     world::Rng rng(world::derive_seed(base ^ 0x4D07105Eull, uint64_t(index)));
-    return world::Motion(rng.below(world::kMotionCount));
+    if (motions.empty()) return world::Motion(rng.below(world::kMotionCount));
+    return motions[size_t(rng.below(int(motions.size())))];
 }
 
 world::Scene clip_scene(uint64_t base, int64_t index, world::HeldOut held_out) {
@@ -23,15 +24,16 @@ std::string clip_caption(const world::Scene& scene, world::Motion motion) {
     return world::caption(scene) + world::motion_phrase(motion);
 }
 
-ClipBatch render_clip_batch(uint64_t base, int64_t index, int n, int frames, int size, world::HeldOut held_out) {
+ClipBatch render_clip_batch(uint64_t base, int64_t index, int n, int frames, int size, world::HeldOut held_out,
+                            const std::vector<world::Motion>& motions) {
     if (frames < 2) throw Error("render_clip_batch: need frames >= 2, found " + std::to_string(frames));
     std::vector<float> times;
     for (int f = 0; f < frames; ++f) times.push_back(float(f) / float(frames - 1));
-    return render_clip_frames(base, index, n, times, size, held_out);
+    return render_clip_frames(base, index, n, times, size, held_out, motions);
 }
 
 ClipBatch render_clip_frames(uint64_t base, int64_t index, int n, const std::vector<float>& times, int size,
-                             world::HeldOut held_out) {
+                             world::HeldOut held_out, const std::vector<world::Motion>& motions) {
     const int frames = int(times.size());
     if (n < 1 || frames < 1 || size < 8)
         throw Error("render_clip_frames: need n >= 1, frames >= 1 and size >= 8 (found " + std::to_string(n) + ", " +
@@ -46,7 +48,7 @@ ClipBatch render_clip_frames(uint64_t base, int64_t index, int n, const std::vec
     at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {  // clips are independent
         for (int64_t i = begin; i < end; ++i) {
             const world::Scene scene = clip_scene(base, index + i, held_out);
-            const world::Motion motion = clip_motion(base, index + i);
+            const world::Motion motion = clip_motion(base, index + i, motions);
             for (int f = 0; f < frames; ++f) {
                 const Image im = world::render_scene_at(scene, size, times[size_t(f)], motion);
                 std::memcpy(pixels + (i * frames + f) * frame_bytes, im.pixels.data(), im.pixels.size());

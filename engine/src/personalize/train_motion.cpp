@@ -203,6 +203,16 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
         throw Error(where + ": text_lora_rank must be >= 0, found " + std::to_string(request.text_lora_rank));
     if (request.min_timestep < 0 || request.min_timestep > 999)
         throw Error(where + ": min_timestep must be 0..999, found " + std::to_string(request.min_timestep));
+    std::vector<world::Motion> motions;
+    for (const std::string& name : request.motions) {
+        const auto motion = world::parse_motion(name);
+        if (!motion) {
+            std::string known;
+            for (const std::string& m : world::all_motion_names()) known += (known.empty() ? "" : ", ") + m;
+            throw Error(where + ": unknown motion '" + name + "' (known: " + known + ")");
+        }
+        motions.push_back(*motion);
+    }
     std::error_code ec;
     if (!fs::is_directory(request.base_dir, ec))
         throw Error(where + ": base model '" + request.base_dir + "' is not a folder (expected a diffusers model folder)");
@@ -291,7 +301,7 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
         const int chunk = std::max(1, 64 / F);
         for (int64_t i = 0; i < clips; i += chunk) {
             const int n = int(std::min<int64_t>(chunk, clips - i));
-            const ClipBatch batch = render_clip_batch(data_base, i, n, F, request.frame_size);
+            const ClipBatch batch = render_clip_batch(data_base, i, n, F, request.frame_size, world::HeldOut::exclude, motions);
             auto [m, s] = encode_clips(*base.vae, batch.frames.to(device));
             // float16 halves the data set's memory; the latents are far coarser than its precision.
             means.push_back(m.to(at::kHalf));
