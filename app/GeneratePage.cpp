@@ -418,6 +418,11 @@ void GeneratePage::useModelDefaults(int steps, double guidance) {
     guidance_->setValue(guidance);
 }
 
+void GeneratePage::setExamplePrompt(const QString& example) {
+    prompt_->setPlaceholderText(example.isEmpty() ? tr("Describe the picture… (Ctrl+Enter generates)")
+                                                  : tr("Describe the picture, e.g. “%1” (Ctrl+Enter generates)").arg(example));
+}
+
 void GeneratePage::startGeneration() {
     if (!runner_->hasModel()) {
         QMessageBox::information(this, tr("No model"), tr("Open a model first (File > Open model)."));

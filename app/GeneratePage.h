@@ -49,6 +49,8 @@ public:
 
     // A newly loaded model's own defaults (ModelInfo::default_steps / default_guidance) into the controls.
     void useModelDefaults(int steps, double guidance);
+    // The model's example prompt (ModelInfo::example_prompt) as the prompt box's hint; empty: none.
+    void setExamplePrompt(const QString& example);
 
     PreviewView* liveView() const { return liveView_; }
     ClipPlayer* player() const { return player_; }

@@ -125,6 +125,20 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
         rememberRecentModel(loadingPath_);
         modelLabel_->setText(modelText());
         generatePage_->useModelDefaults(info.default_steps, info.default_guidance);
+        const QString example = QString::fromStdString(info.example_prompt);
+        generatePage_->setExamplePrompt(example);
+        if (options_.firstPicture && !example.isEmpty() && generatePage_->promptEdit()->toPlainText().trimmed().isEmpty() &&
+            store_ && store_->list_generations(profileId_, 1).empty()) {
+            generatePage_->promptEdit()->setPlainText(example);
+            // The load job is still finishing: draw as soon as the runner is free.
+            auto* once = new QObject(this);
+            connect(runner_, &JobRunner::busyChanged, once, [this, once](bool busy) {
+                if (busy) return;
+                once->deleteLater();
+                generatePage_->startGeneration();
+            });
+        }
+        options_.firstPicture = false;  // once: a model opened later is not drawn unasked
         modelLabel_->setToolTip(QString::fromStdString(info.path));
         PreviewView::Hud hud = liveView()->hud();
         hud.model = QFileInfo(loadingPath_).fileName();

@@ -30,6 +30,9 @@ struct StudioOptions {
     QString profile;     // the person to start as; empty: the last one (or a new one named after $USER)
     QString device = QStringLiteral("auto");
     int previewInterval = 1;
+    // On a first launch (the profile has generated nothing yet), draw the model's example prompt as soon as the
+    // model is loaded, so the studio opens on a picture rather than an empty view.
+    bool firstPicture = false;
 };
 
 class MainWindow : public QMainWindow {

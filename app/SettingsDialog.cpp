@@ -140,6 +140,7 @@ void applyTheme(const QString& theme) {
         palette.setColor(QPalette::PlaceholderText, QColor(120, 120, 130));
         palette.setColor(QPalette::Disabled, QPalette::Text, QColor(110, 110, 118));
         palette.setColor(QPalette::Disabled, QPalette::ButtonText, QColor(110, 110, 118));
+        palette.setColor(QPalette::Disabled, QPalette::WindowText, QColor(110, 110, 118));  // labels, check boxes
     }
     QApplication::setPalette(palette);
 }

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     if (parser.isSet(modelOption)) options.modelPath = parser.value(modelOption);
     if (parser.isSet(dataDirOption)) options.dataDir = parser.value(dataDirOption);
     if (parser.isSet(profileOption)) options.profile = parser.value(profileOption);
+    options.firstPicture = true;
 
     MainWindow window(options);
     window.show();

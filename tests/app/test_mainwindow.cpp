@@ -89,6 +89,53 @@ private Q_SLOTS:
         QVERIFY(window.liveView() != nullptr);
     }
 
+    void firstLaunchDrawsTheModelsExamplePrompt() {
+        QTemporaryDir dir;
+        StudioOptions options;
+        options.dataDir = dir.path();
+        options.modelPath = QStringLiteral(ATELIER_SOURCE_DIR "/resources/models/atelier-tiny");
+        options.firstPicture = true;
+        const QString example = QStringLiteral("a large yellow star on a plain blue background");  // its atelier.json
+        {
+            MainWindow window(options);
+            window.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&window));
+            GeneratePage* page = window.generatePage();
+            QTRY_COMPARE_WITH_TIMEOUT(page->gallery()->itemCount(), 1, 60000);
+            QCOMPARE(page->promptEdit()->toPlainText(), example);
+            QVERIFY2(page->promptEdit()->placeholderText().contains(example), qPrintable(page->promptEdit()->placeholderText()));
+            // The picture is the example prompt's, as the engine draws it with the page's seed and defaults.
+            atelier::LoadOptions load;
+            load.path = options.modelPath.toStdString();
+            auto model = atelier::Model::load(load);
+            atelier::GenerateRequest request;
+            request.prompt = example.toStdString();
+            request.seed = uint64_t(page->seedBox()->value());
+            request.preview_interval = 0;
+            const QImage expected = toQImage(atelier::generate(*model, request).images.at(0));
+            const QImage shown = page->gallery()->entry(0).image.convertToFormat(expected.format());
+            QCOMPARE(shown.size(), expected.size());
+            double diff = 0;
+            for (int y = 0; y < shown.height(); ++y)
+                for (int x = 0; x < shown.width(); ++x) {
+                    const QRgb a = shown.pixel(x, y), b = expected.pixel(x, y);
+                    diff += std::abs(qRed(a) - qRed(b)) + std::abs(qGreen(a) - qGreen(b)) + std::abs(qBlue(a) - qBlue(b));
+                }
+            diff /= 3.0 * shown.width() * shown.height();
+            QVERIFY2(diff < 2.0, qPrintable(QStringLiteral("mean difference %1 / 255").arg(diff)));
+            QTRY_VERIFY_WITH_TIMEOUT(!window.store()->list_generations(window.profileId(), 1).empty(), 10000);
+        }
+        {  // The next launch: this person has pictures, so nothing is drawn unasked.
+            MainWindow window(options);
+            window.show();
+            QTRY_VERIFY_WITH_TIMEOUT(window.jobRunner()->hasModel(), 60000);
+            QTest::qWait(300);
+            QVERIFY(!window.jobRunner()->isBusy());
+            QVERIFY(window.generatePage()->promptEdit()->toPlainText().isEmpty());
+            QVERIFY(window.generatePage()->promptEdit()->placeholderText().contains(example));
+        }
+    }
+
     void bestOfNShowsTheBatchInTasteOrder() {
         QTemporaryDir dir;
         const LightLover ada(dir);

@@ -46,6 +46,7 @@ TEST_CASE("the shipped model loads and generates a 64x64 picture deterministical
     CHECK(info.latent_channels == 4);
     CHECK(info.vae_scale_factor == 4);  // 16x16 latents: small shapes survive the autoencoder
     CHECK(info.default_steps == 10);    // atelier.json: fast defaults for a CPU
+    CHECK(info.example_prompt == "a large yellow star on a plain blue background");  // the first picture
     CHECK(info.default_guidance == 2.0f);
     CHECK(info.default_sampler == "dpmpp_2m");
     CHECK(info.prediction_type == "epsilon");

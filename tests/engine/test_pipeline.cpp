@@ -339,10 +339,11 @@ TEST_CASE("a model folder's atelier.json sets the steps and guidance a request l
     const fs::path folder = scratch.path / "tiny";
     fs::copy(kFixtures + "/tiny-sd-a", folder, fs::copy_options::recursive);
     fs::permissions(folder, fs::perms::owner_write, fs::perm_options::add);
-    std::ofstream(folder / "atelier.json") << R"({"default_steps": 3, "default_guidance": 1.0})";
+    std::ofstream(folder / "atelier.json") << R"({"default_steps": 3, "default_guidance": 1.0, "example_prompt": "a cat"})";
     auto model = load(folder.string());
     CHECK(model->info().default_steps == 3);
     CHECK(model->info().default_guidance == 1.0f);
+    CHECK(model->info().example_prompt == "a cat");
     GenerateRequest r;
     r.prompt = "a cat";
     r.preview_interval = 0;
@@ -360,6 +361,12 @@ TEST_CASE("a model folder's atelier.json sets the steps and guidance a request l
     CHECK(generate(*model, r).params.at(0).steps == 2);
     CHECK(folder_model()->info().default_steps == 20);  // no atelier.json: SD's usual
     CHECK(folder_model()->info().default_guidance == 7.5f);
+    CHECK(folder_model()->info().example_prompt.empty());
+
+    std::ofstream(folder / "atelier.json") << R"({"example_prompt": 3})";
+    CHECK_THROWS_WITH_AS(load(folder.string()), doctest::Contains("a string example_prompt"), Error);
+    std::ofstream(folder / "atelier.json") << R"({"example_prompt": ")" << std::string(1001, 'a') << R"("})";
+    CHECK_THROWS_WITH_AS(load(folder.string()), doctest::Contains("example_prompt is 1001 characters long"), Error);
 
     std::ofstream(folder / "atelier.json") << R"({"default_steps": "many"})";
     CHECK_THROWS_WITH_AS(load(folder.string()), doctest::Contains("atelier.json"), Error);

@@ -68,6 +68,9 @@ struct ModelInfo {
     // folder's optional atelier.json says otherwise ({"default_steps": 10, "default_guidance": 5.0}).
     int default_steps = 20;
     float default_guidance = 7.5f;
+    // A prompt the folder's author knows the model draws well (atelier.json "example_prompt"; empty: none):
+    // the studio shows it as the first picture on a first launch.
+    std::string example_prompt;
     int latent_channels = 4, vae_scale_factor = 8;
     int text_hidden_size = 768;
     int64_t unet_parameters = 0, vae_parameters = 0, text_encoder_parameters = 0;

@@ -271,6 +271,7 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
     nlohmann::ordered_json defaults;
     defaults["default_steps"] = request.default_steps;
     defaults["default_guidance"] = request.default_guidance;
+    defaults["example_prompt"] = "a large yellow star on a plain blue background";  // the studio's first picture
     write_text(out / "atelier.json", defaults.dump(2) + "\n");
     if (request.decoder_steps > 0) {
         const TrainBaseResult d = finetune_base_decoder(request);

@@ -214,9 +214,14 @@ std::unique_ptr<Model::Impl> load_diffusers(const fs::path& dir, const DeviceCho
             const nlohmann::json j = nlohmann::json::parse(read_file_text(path));
             info.default_steps = j.value("default_steps", info.default_steps);
             info.default_guidance = j.value("default_guidance", info.default_guidance);
+            info.example_prompt = j.value("example_prompt", std::string());
         } catch (const nlohmann::json::exception& e) {
-            throw Error(path + ": not valid JSON with numbers default_steps / default_guidance (" + e.what() + ")");
+            throw Error(path + ": not valid JSON with numbers default_steps / default_guidance and a string "
+                        "example_prompt (" + e.what() + ")");
         }
+        if (info.example_prompt.size() > 1000)
+            throw Error(path + ": example_prompt is " + std::to_string(info.example_prompt.size()) +
+                        " characters long (at most 1000)");
         if (info.default_steps < 1 || info.default_steps > 1000 || !(info.default_guidance >= 0) || info.default_guidance > 50)
             throw Error(path + ": default_steps must be in 1..1000 and default_guidance in 0..50");
         info.notes.push_back("generation defaults from atelier.json: " + std::to_string(info.default_steps) +
