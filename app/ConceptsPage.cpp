@@ -127,11 +127,6 @@ ConceptsPage::ConceptsPage(JobRunner* runner, QWidget* parent) : QWidget(parent)
     textEncoder_->setObjectName(QStringLiteral("conceptTextEncoder"));
     textEncoder_->setToolTip(tr("LoRA: adapters on the text encoder's attention too (lora_te_ keys): the token's "
                                 "meaning can move, at about twice the file size"));
-    textEncoder_->setEnabled(false);
-    connect(method_, &QComboBox::currentIndexChanged, this, [this] {
-        textEncoder_->setEnabled(method_->currentData().toString() == QStringLiteral("lora"));
-        convolutions_->setEnabled(method_->currentData().toString() == QStringLiteral("lora"));
-    });
     form->addRow(QString(), textEncoder_);
     convolutions_ = new QCheckBox(tr("Also adapt the convolutions (LoCon)"));
     convolutions_->setObjectName(QStringLiteral("conceptConvolutions"));
@@ -139,8 +134,17 @@ ConceptsPage::ConceptsPage(JobRunner* runner, QWidget* parent) : QWidget(parent)
     convolutions_->setToolTip(tr("LoRA: adapters on the UNet's resnet convolutions too (kohya LoCon keys), where "
                                  "outlines are drawn: a new shape is learnt about three times as often on the "
                                  "embedded model. Off: the classic attention-only LoRA."));
-    convolutions_->setEnabled(false);
     form->addRow(QString(), convolutions_);
+    auto loraOptions = [this] {
+        const bool lora = method_->currentData().toString() == QStringLiteral("lora");
+        textEncoder_->setEnabled(lora);
+        convolutions_->setEnabled(lora);
+    };
+    connect(method_, &QComboBox::currentIndexChanged, this, loraOptions);
+    // LoRA first: on the embedded model it is the method that learns a new shape (bench_concepts: 64 % of
+    // pictures against 12 % with textual inversion).
+    method_->setCurrentIndex(method_->findData(QStringLiteral("lora")));
+    loraOptions();
     left->addLayout(form);
     auto* create = new QPushButton(tr("Create concept"));
     create->setObjectName(QStringLiteral("createConcept"));

@@ -233,6 +233,7 @@ MemoryPage::MemoryPage(QWidget* parent) : QWidget(parent) {
     auto* side = new QWidget;
     auto* sideLayout = new QVBoxLayout(side);
     selectedTitle_ = new QLabel;
+    selectedTitle_->setObjectName(QStringLiteral("memoryTitle"));
     selectedTitle_->setWordWrap(true);
     selectedTitle_->setStyleSheet(QStringLiteral("font-weight: bold;"));
     provenance_ = new QListWidget;
@@ -325,7 +326,12 @@ void MemoryPage::showSelected() {
     history_->clear();
     const QModelIndex current = table_->currentIndex();
     if (!store_ || !current.isValid() || current.row() >= model_->rowCount()) {
-        selectedTitle_->setText(tr("Select an entry to see where it came from and how it changed."));
+        const bool empty = store_ && model_->rowCount() == 0 && search_->text().isEmpty() && kindFilter_->currentIndex() == 0;
+        selectedTitle_->setText(empty ? tr("Nothing remembered yet. Add… an entry the next pictures follow (a "
+                                           "\u201cstyle\u201d or \u201clike\u201d joins the prompt, a \u201cdislike\u201d "
+                                           "the negative prompt), or choose between pictures in Compare: what the Taste "
+                                           "tab learns from your choices is written here, to edit or switch off.")
+                                      : tr("Select an entry to see where it came from and how it changed."));
         return;
     }
     const atelier::MemoryEntry& entry = model_->entryAt(current.row());

@@ -165,7 +165,10 @@ private Q_SLOTS:
         auto* textEncoder = page.findChild<QCheckBox*>(QStringLiteral("conceptTextEncoder"));
         auto* convolutions = page.findChild<QCheckBox*>(QStringLiteral("conceptConvolutions"));
         QVERIFY(method && textEncoder && convolutions);
-        QVERIFY(!textEncoder->isEnabled());  // textual inversion first: no such choice
+        QCOMPARE(method->currentData().toString(), QStringLiteral("lora"));  // the method that learns shapes best
+        QVERIFY(textEncoder->isEnabled());
+        method->setCurrentIndex(method->findData(QStringLiteral("textual_inversion")));
+        QVERIFY(!textEncoder->isEnabled());  // no such choice for textual inversion
         QVERIFY(!convolutions->isEnabled());
         method->setCurrentIndex(method->findData(QStringLiteral("lora")));
         QVERIFY(textEncoder->isEnabled());

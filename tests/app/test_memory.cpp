@@ -1,5 +1,6 @@
 // Editing, deleting and undoing memory entries through the GUI leaves the store and its history right.
 #include <QtTest>
+#include <QLabel>
 #include <QListWidget>
 #include <QTableView>
 #include <QTemporaryDir>
@@ -24,7 +25,11 @@ private Q_SLOTS:
         page.show();
         QVERIFY(QTest::qWaitForWindowExposed(&page));
 
+        auto* title = page.findChild<QLabel*>(QStringLiteral("memoryTitle"));
+        QVERIFY(title);
+        QVERIFY2(title->text().startsWith(QStringLiteral("Nothing remembered yet")), qPrintable(title->text()));
         const int64_t warm = page.addEntry(QStringLiteral("like"), QStringLiteral("warm colours"));
+        QVERIFY2(title->text().startsWith(QStringLiteral("Select an entry")), qPrintable(title->text()));
         const int64_t stripes = page.addEntry(QStringLiteral("dislike"), QStringLiteral("stripes"), 0.8);
         QVERIFY(warm > 0 && stripes > 0);
         QCOMPARE(page.model()->rowCount(), 2);
