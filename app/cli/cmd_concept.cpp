@@ -129,7 +129,7 @@ void print_file_info(const ConceptFileInfo& info) {
 }
 
 struct TrainOptions {
-    std::string name, token, class_word, method = "ti", images, class_images, out, model;
+    std::string name, token, class_word, method = "lora", images, class_images, out, model;
     float prior_weight = 1.0f;
     int64_t steps = 0;
     double lr = 0;
@@ -208,7 +208,7 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
         train->add_option("--name", o->name, "the concept's name in the store (created or updated)");
         train->add_option("--token", o->token, "the new word, e.g. <my-mug>")->required();
         train->add_option("--class", o->class_word, "its class word, e.g. mug (TI/rank-1 start from it; rank-1 locks keys to it)");
-        train->add_option("--method", o->method, "ti, lora or rank1 (default ti)");
+        train->add_option("--method", o->method, "lora, ti or rank1 (default lora: LoCon, the method that learns a new shape on the embedded model)");
         train->add_option("--images", o->images,
                           "folder of .png/.jpg pictures (3-20); PICTURE.txt beside each captions it, the concept as "
                           "{} or the token (then no mirroring: a caption's left/right would be wrong)")
