@@ -19,9 +19,11 @@
 #include <QLineEdit>
 #include <QListWidget>
 #include <QMessageBox>
+#include <QMenu>
 #include <QMimeData>
 #include <QPushButton>
 #include <QRegularExpression>
+#include <QShortcut>
 #include <QStyledItemDelegate>
 #include <QVBoxLayout>
 
@@ -96,6 +98,25 @@ ConceptsPage::ConceptsPage(JobRunner* runner, QWidget* parent) : QWidget(parent)
         conceptId_ = row >= 0 ? concepts_->item(row)->data(Qt::UserRole).toLongLong() : 0;
         showConcept();
     });
+    auto askToDelete = [this] {
+        if (!store_ || !conceptId_) return;
+        const atelier::Concept c = store_->concept_by_id(conceptId_);
+        if (QMessageBox::question(this, tr("Delete concept"),
+                                  tr("Delete \u201c%1\u201d (%2) and the file trained for it?")
+                                      .arg(QString::fromStdString(c.name), QString::fromStdString(c.trigger_token))) ==
+            QMessageBox::Yes)
+            deleteConcept(c.id);
+    };
+    concepts_->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(concepts_, &QWidget::customContextMenuRequested, this, [this, askToDelete](const QPoint& at) {
+        if (!concepts_->itemAt(at)) return;
+        QMenu menu;
+        menu.addAction(tr("Delete concept…"), askToDelete);
+        menu.exec(concepts_->viewport()->mapToGlobal(at));
+    });
+    auto* deleteKey = new QShortcut(QKeySequence::Delete, concepts_);
+    deleteKey->setContext(Qt::WidgetShortcut);
+    connect(deleteKey, &QShortcut::activated, this, askToDelete);
     left->addWidget(new QLabel(tr("<b>Concepts</b>")));
     left->addWidget(concepts_, 1);
 
@@ -319,6 +340,26 @@ void ConceptsPage::refresh() {
 void ConceptsPage::selectConcept(int64_t id) {
     for (int i = 0; i < concepts_->count(); ++i)
         if (concepts_->item(i)->data(Qt::UserRole).toLongLong() == id) concepts_->setCurrentRow(i);
+}
+
+bool ConceptsPage::deleteConcept(int64_t id) {
+    if (!store_) return false;
+    if (isTraining()) {
+        Q_EMIT statusMessage(tr("A concept is training: cancel it or let it finish before deleting one."));
+        return false;
+    }
+    try {
+        const std::string name = store_->concept_by_id(id).name;
+        store_->delete_concept(id);
+        Q_EMIT statusMessage(tr("Deleted concept %1").arg(QString::fromStdString(name)));
+    } catch (const std::exception& e) {
+        QMessageBox::warning(this, tr("Delete concept"), QString::fromStdString(e.what()));
+        return false;
+    }
+    if (conceptId_ == id) conceptId_ = 0;
+    refresh();
+    Q_EMIT conceptsChanged();
+    return true;
 }
 
 QString ConceptsPage::artifactPath(const atelier::Concept& c) const {

@@ -38,6 +38,9 @@ public:
     QStringList addImages(const QStringList& paths);
     int64_t selectedConcept() const { return conceptId_; }
     void selectConcept(int64_t id);
+    // Removes a concept and the file the studio trained for it (Store::delete_concept). Refused, with a message,
+    // while a concept trains. The list's context menu and the Delete key ask first.
+    bool deleteConcept(int64_t id);
     QListWidget* conceptList() const { return concepts_; }
     QListWidget* imageList() const { return images_; }
     QStringList triggerTokens() const;

@@ -358,6 +358,20 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
         });
     }
 
+    // ---- delete
+    {
+        auto which = std::make_shared<std::string>();
+        auto* del = concept_cmd->add_subcommand("delete", "remove a stored concept (its file stays where it is)");
+        del->add_option("concept", *which, "name or id")->required();
+        del->callback([which, &global] {
+            auto store = open_store(global);
+            const auto c = find_concept(*store, *which);
+            if (!c) throw Error("no concept named '" + *which + "' (atelier-cli concept list shows them)");
+            store->delete_concept(c->id);
+            std::cout << "deleted concept '" << c->name << "' (id " << c->id << ")\n";
+        });
+    }
+
     // ---- show
     {
         auto file = std::make_shared<std::string>();

@@ -141,50 +141,6 @@ void add_store_commands(CLI::App& app, GlobalOptions& global) {
         });
     }
 
-    // ---- concepts ----
-    CLI::App* concepts = app.add_subcommand("concepts", "list, add or delete concepts");
-    concepts->require_subcommand(1);
-    {
-        auto* list = concepts->add_subcommand("list", "concepts (of one profile)");
-        auto profile = std::make_shared<std::string>();
-        list->add_option("--profile", *profile, "only this profile's (name or id)");
-        list->callback([&global, profile] {
-            auto store = open_store(global);
-            const int64_t pid = profile->empty() ? 0 : resolve_profile(*store, *profile).id;
-            for (const Concept& c : store->list_concepts(pid))
-                std::cout << std::setw(4) << c.id << "  " << c.name << "  " << c.trigger_token << " (" << c.class_word
-                          << ")  " << c.method << "  " << c.status << "  " << c.reference_asset_ids.size()
-                          << " reference images\n";
-        });
-    }
-    {
-        auto* add = concepts->add_subcommand("add", "a new concept with its reference images");
-        auto c = std::make_shared<Concept>();
-        auto profile = std::make_shared<std::string>();
-        auto images = std::make_shared<std::vector<std::string>>();
-        add_profile_option(add, *profile);
-        add->add_option("--name", c->name)->required();
-        add->add_option("--token", c->trigger_token, "trigger token, e.g. <my-cat>");
-        add->add_option("--class", c->class_word, "class word, e.g. cat");
-        add->add_option("--method", c->method, "textual_inversion, lora, rank1");
-        add->add_option("images", *images, "reference images");
-        add->callback([&global, c, profile, images] {
-            auto store = open_store(global);
-            c->profile_id = resolve_profile(*store, *profile, true).id;
-            for (const std::string& path : *images) c->reference_asset_ids.push_back(store->import_asset(path, "reference").id);
-            std::cout << "created concept " << store->create_concept(*c) << "\n";
-        });
-    }
-    {
-        auto* del = concepts->add_subcommand("delete", "delete a concept");
-        auto id = std::make_shared<int64_t>(0);
-        del->add_option("id", *id)->required();
-        del->callback([&global, id] {
-            open_store(global)->delete_concept(*id);
-            std::cout << "deleted concept " << *id << "\n";
-        });
-    }
-
     // ---- compare: judgements ----
     CLI::App* compare = app.add_subcommand("compare", "pairwise judgements: import them (Pick-a-Pic, Label Studio, bundles)");
     compare->require_subcommand(1);

@@ -380,6 +380,35 @@ private Q_SLOTS:
         QCOMPARE(request.method, std::string("rank1"));
     }
 
+    // Deleting a concept takes it out of the list and the prompt's tokens, with the file the studio trained for it.
+    void deleteRemovesTheConceptAndItsTrainedFile() {
+        DotConcept fixture(QStringLiteral("lora"));
+        ConceptsPage& page = fixture.page;
+        const auto& store = fixture.store;
+        const int64_t other = page.createConcept(QStringLiteral("Box"), QStringLiteral("<box>"), QStringLiteral("box"),
+                                                 QStringLiteral("lora"));
+        QVERIFY(other > 0);
+        atelier::Concept dot = store->concept_by_id(fixture.id);
+        const QString file = QString::fromStdString(store->data_dir()) + QStringLiteral("/concepts/dot.safetensors");
+        QDir().mkpath(QFileInfo(file).path());
+        writeText(file, "trained");
+        dot.artifact_path = file.toStdString();
+        dot.status = "ready";
+        store->update_concept(dot);
+        page.refresh();
+        QCOMPARE(page.conceptList()->count(), 2);
+        QVERIFY(page.triggerTokens().contains(QStringLiteral("<dot>")));
+
+        QSignalSpy changed(&page, &ConceptsPage::conceptsChanged);
+        QVERIFY(page.deleteConcept(fixture.id));
+        QCOMPARE(changed.count(), 1);
+        QCOMPARE(page.conceptList()->count(), 1);
+        QVERIFY(!page.triggerTokens().contains(QStringLiteral("<dot>")));
+        QVERIFY(!QFileInfo::exists(file));
+        QCOMPARE(store->list_concepts().size(), size_t(1));
+        QCOMPARE(page.selectedConcept(), other);  // the list moves on to what is left
+    }
+
     void refusesDuplicateTriggerAndEmptyFields() {
         QTemporaryDir dir;
         atelier::StoreOptions options;

@@ -504,4 +504,22 @@ TEST_CASE("CLI: concept train / list / show / export / import, generate --concep
     r = run_cli_in(data, "generate " + model + " --prompt 'a cat' --steps 2 --concept nosuch -q -o '" + out + "'");
     CHECK(r.code != 0);
     CHECK(r.output.find("nosuch") != std::string::npos);
+
+    // delete: the trained concept's file goes with it (it lives in DATA/concepts); the export stays.
+    r = run_cli_in(data, "concept show hearts");
+    const size_t at = r.output.find(data + "/concepts/");
+    REQUIRE(at != std::string::npos);
+    const std::string trained = r.output.substr(at, r.output.find(".safetensors", at) + 12 - at);
+    REQUIRE(fs::exists(trained));
+    r = run_cli_in(data, "concept delete hearts");
+    CHECK(r.code == 0);
+    CHECK(r.output.find("deleted concept 'hearts'") != std::string::npos);
+    CHECK_FALSE(fs::exists(trained));
+    CHECK(fs::exists(exported));
+    r = run_cli_in(data, "concept list");
+    CHECK(r.output.find("hearts2") != std::string::npos);
+    CHECK(r.output.find("hearts ") == std::string::npos);
+    r = run_cli_in(data, "concept delete hearts");
+    CHECK(r.code != 0);
+    CHECK(r.output.find("no concept named 'hearts'") != std::string::npos);
 }

@@ -113,6 +113,34 @@ TEST_CASE("assets are content-addressed: the same picture is stored once, with a
     CHECK_THROWS_AS(store->import_asset((dir.path / "missing.png").string()), Error);
 }
 
+TEST_CASE("deleting a concept removes its own trained file and checkpoint, never a file from elsewhere") {
+    TempDir dir("store-concept-delete");
+    auto store = open_at(dir);
+    auto write = [](const fs::path& p) {
+        fs::create_directories(p.parent_path());
+        std::ofstream(p) << "x";
+        return p.string();
+    };
+    Concept trained;
+    trained.name = "mug";
+    trained.trigger_token = "<mug>";
+    trained.artifact_path = write(fs::path(store->data_dir()) / "concepts" / "1-mug-lora.safetensors");
+    write(trained.artifact_path + ".ckpt");
+    const int64_t a = store->create_concept(trained);
+    Concept imported = trained;
+    imported.name = "film look";
+    imported.artifact_path = write(dir.path / "downloads" / "film.safetensors");
+    const int64_t b = store->create_concept(imported);
+
+    store->delete_concept(a);
+    CHECK_FALSE(fs::exists(trained.artifact_path));
+    CHECK_FALSE(fs::exists(trained.artifact_path + ".ckpt"));
+    store->delete_concept(b);
+    CHECK(fs::exists(imported.artifact_path));  // the person's own file
+    CHECK(store->list_concepts().empty());
+    CHECK_THROWS_WITH_AS(store->delete_concept(a), doctest::Contains("no concept with id"), Error);
+}
+
 TEST_CASE("concepts and generations keep every field") {
     TempDir dir("store-concepts");
     auto store = open_at(dir);

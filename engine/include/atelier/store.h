@@ -382,6 +382,9 @@ public:
     void update_concept(const Concept& concept_);      // every field, reference assets included
     Concept concept_by_id(int64_t id);
     std::vector<Concept> list_concepts(int64_t profile_id = 0);   // 0: everyone's
+    // Removes the concept, and its trained file with the file's checkpoint when they lie in the store's own
+    // concepts folder (data_dir()/concepts, where the studio and the CLI write them); a file imported from
+    // elsewhere stays where it is.
     void delete_concept(int64_t id);
 
     // Generations

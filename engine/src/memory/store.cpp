@@ -466,9 +466,17 @@ std::vector<Concept> Store::list_concepts(int64_t profile_id) {
 }
 
 void Store::delete_concept(int64_t id) {
+    const std::string artifact = concept_by_id(id).artifact_path;  // throws for an unknown id
     Stmt s(impl_->db, "DELETE FROM concepts WHERE id = ?");
     s.bind(1, id).run();
     if (impl_->db.changes() == 0) throw Error(impl_->db.path() + ": no concept with id " + std::to_string(id));
+    if (artifact.empty()) return;
+    std::error_code ec;
+    const fs::path own = fs::weakly_canonical(fs::path(data_dir()) / "concepts", ec);
+    const fs::path file = fs::weakly_canonical(artifact, ec);
+    if (ec || file.parent_path() != own) return;
+    fs::remove(file, ec);  // the row is gone; a file that cannot be removed is only a stray file
+    fs::remove(file.string() + ".ckpt", ec);
 }
 
 // ---- generations --------------------------------------------------------------------------------
