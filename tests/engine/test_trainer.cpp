@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <vector>
 #include <unistd.h>
 
 #include "personalize/base_model.h"
@@ -64,6 +65,29 @@ TEST_CASE("gradient clipping scales the global norm and the schedule warms up th
     // Adam's first step moves by lr regardless of the gradient's scale: clipping shows in the moments.
     const TensorMap saved_path_check = t.params();
     CHECK(saved_path_check.at("w").item<float>() == doctest::Approx(-0.1).epsilon(1e-5));
+}
+
+TEST_CASE("the running loss is the weighted mean of the losses seen, not pulled toward the first one") {
+    OptimizerOptions o;
+    o.lr = 0.01;
+    o.total_steps = 200;
+    Trainer trainer(one_param(1.0f), o);
+    TrainLoopOptions loop;
+    loop.total_steps = 200;
+    loop.checkpoint_every = 0;
+    std::vector<double> averages;
+    loop.on_progress = [&](const TrainProgress& p) { averages.push_back(p.loss_avg); };
+    // A first step that happens to be easy (0.1), then the usual loss 1.0.
+    run_training(trainer, loop, [&](int64_t step) {
+        set_grad(trainer, 0.0f);
+        return step == 0 ? 0.1 : 1.0;
+    });
+    REQUIRE(averages.size() == 200);
+    CHECK(averages[0] == doctest::Approx(0.1));
+    // Step 2: weights 0.98 and 1 on 0.1 and 1.0, normalised: (0.098 + 1) / 1.98.
+    CHECK(averages[1] == doctest::Approx((0.98 * 0.1 + 1.0) / 1.98));
+    CHECK(averages[10] == doctest::Approx(0.926).epsilon(0.002));  // started at the first loss it would read 0.27
+    CHECK(averages[199] == doctest::Approx(1.0).epsilon(0.001));
 }
 
 TEST_CASE("a checkpoint resumes exactly: 3 + 2 steps equal 5 steps") {

@@ -147,7 +147,8 @@ bool run_training(Trainer& trainer, const TrainLoopOptions& loop, const std::fun
     using clock = std::chrono::steady_clock;
     const auto start = clock::now();
     const int64_t first = trainer.step();
-    double loss_avg = 0;
+    double loss_ema = 0;  // the average is loss_ema / (1 - 0.98^n): no pull toward the first step's loss
+    int64_t seen = 0;
     auto checkpoint = [&] {
         if (loop.checkpoint_path.empty()) return;
         TensorMap extra = loop.checkpoint_extra ? loop.checkpoint_extra() : TensorMap{};
@@ -164,7 +165,8 @@ bool run_training(Trainer& trainer, const TrainLoopOptions& loop, const std::fun
         if (!std::isfinite(loss)) throw Error("training diverged: loss " + std::to_string(loss) + " at step " +
                                               std::to_string(step));
         trainer.apply();
-        loss_avg = step == first ? loss : 0.98 * loss_avg + 0.02 * loss;
+        loss_ema = 0.98 * loss_ema + 0.02 * loss;
+        const double loss_avg = loss_ema / (1 - std::pow(0.98, double(++seen)));
         const bool last = trainer.step() >= loop.total_steps;
         if (loop.checkpoint_every > 0 && trainer.step() % loop.checkpoint_every == 0 && !last) checkpoint();
         if (loop.on_progress) {

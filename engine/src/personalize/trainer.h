@@ -75,7 +75,8 @@ private:
 struct TrainProgress {
     int64_t step = 0, total = 0;  // steps done, steps in all
     double loss = 0;              // this step's loss
-    double loss_avg = 0;          // exponential average (0.98) of the loss
+    double loss_avg = 0;          // exponential average (0.98) of the loss, bias-corrected as Adam's moments:
+                                  // the weighted mean of the losses seen, however few
     double lr = 0;
     double step_seconds = 0;      // average over this run's steps
     double eta_seconds = 0;
