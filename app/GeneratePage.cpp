@@ -167,10 +167,10 @@ GeneratePage::GeneratePage(JobRunner* runner, QWidget* parent) : QWidget(parent)
         }
     });
     connect(gallery_, &Gallery::sendToCompareRequested, this, [this](const QList<int>& indexes) {
-        if (indexes.size() != 2) return;
-        const GalleryItem& a = gallery_->entry(indexes[0]);
-        const GalleryItem& b = gallery_->entry(indexes[1]);
-        Q_EMIT sendToCompare(a.image, b.image, prompt_->toPlainText());
+        if (indexes.size() < 2) return;
+        QVector<QImage> images;
+        for (int index : indexes) images << gallery_->entry(index).image;
+        Q_EMIT sendToCompare(images, prompt_->toPlainText());
     });
 
     auto* generateShortcut = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);

@@ -73,7 +73,8 @@ public Q_SLOTS:
     void cancelGeneration();
 
 Q_SIGNALS:
-    void sendToCompare(const QImage& left, const QImage& right, const QString& prompt);
+    // The pictures chosen in the gallery (two or more): a Compare queue of every pair of them.
+    void sendToCompare(const QVector<QImage>& images, const QString& prompt);
     // The same seeds under two prompts, pair by pair (left: the current prompt, right: the other).
     void sendPairsToCompare(const QVector<QPair<QImage, QImage>>& pairs, const QString& prompt);
     void imagesGenerated(const QVector<GeneratedImage>& images, const QString& effectivePrompt);

@@ -154,9 +154,9 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
     });
     connect(generatePage_, &GeneratePage::imagesGenerated, this, &MainWindow::recordGenerations);
     connect(generatePage_, &GeneratePage::sendToCompare, this,
-            [this](const QImage& a, const QImage& b, const QString& prompt) {
+            [this](const QVector<QImage>& images, const QString& prompt) {
                 const QString name = tr("Picks %1").arg(QDateTime::currentDateTime().toString(QStringLiteral("MMM d hh:mm")));
-                if (comparePage_->createQueueFromImages(name, {a, b}, prompt)) showWorkspace(Compare);
+                if (comparePage_->createQueueFromImages(name, images, prompt)) showWorkspace(Compare);
             });
     connect(generatePage_, &GeneratePage::sendPairsToCompare, this,
             [this](const QVector<QPair<QImage, QImage>>& pairs, const QString& prompt) {

@@ -86,9 +86,11 @@ void Gallery::contextMenuEvent(QContextMenuEvent* event) {
     menu.addAction(tr("Copy parameters (Ctrl+C)"), this, [this, index] { Q_EMIT copyParametersRequested(index); });
     menu.addAction(tr("Save PNG… (Ctrl+S)"), this, [this, index] { Q_EMIT savePngRequested(index); });
     menu.addAction(tr("Show effective prompt"), this, [this, index] { Q_EMIT showEffectivePromptRequested(index); });
-    QAction* compare = menu.addAction(tr("Send two to Compare"), this,
-                                      [this] { Q_EMIT sendToCompareRequested(selectedRows()); });
-    compare->setEnabled(selectedRows().size() == 2);
+    const qsizetype n = selectedRows().size();
+    QAction* compare = menu.addAction(n >= 2 ? tr("Send %1 to Compare (%2 pairs)").arg(n).arg(n * (n - 1) / 2)
+                                             : tr("Send to Compare (select two or more)"),
+                                      this, [this] { Q_EMIT sendToCompareRequested(selectedRows()); });
+    compare->setEnabled(n >= 2);
     menu.exec(event->globalPos());
 }
 

@@ -12,6 +12,7 @@
 #include <QTemporaryDir>
 
 #include "ClipPlayer.h"
+#include "Gallery.h"
 #include "GeneratePage.h"
 #include "JobRunner.h"
 #include "MainWindow.h"
@@ -100,6 +101,26 @@ private Q_SLOTS:
         QCOMPARE(records[0].seed, uint64_t(42));
         QCOMPARE(records[0].steps, 4);
         QCOMPARE(records[0].prompt, std::string("a photo of a cat"));
+    }
+
+    // The gallery's selection goes to Compare as one queue of every pair of its pictures.
+    void selectedPicturesBecomeACompareQueue() {
+        auto window = studio(kModel);
+        QTRY_VERIFY_WITH_TIMEOUT(window->jobRunner()->hasModel() && !window->jobRunner()->isBusy(), 60000);
+        GeneratePage* page = window->generatePage();
+        page->promptEdit()->setPlainText(QStringLiteral("a red star"));
+        page->stepsBox()->setValue(2);
+        page->findChild<QSpinBox*>(QStringLiteral("batch"))->setValue(3);
+        page->startGeneration();
+        QTRY_COMPARE_WITH_TIMEOUT(page->gallery()->itemCount(), 3, 60000);
+        QSignalSpy sent(page, &GeneratePage::sendToCompare);
+        Q_EMIT page->gallery()->sendToCompareRequested({0, 1, 2});
+        QCOMPARE(sent.count(), 1);
+        QCOMPARE(sent.at(0).at(0).value<QVector<QImage>>().size(), 3);
+        QCOMPARE(window->currentWorkspace(), MainWindow::Compare);
+        const auto queues = window->store()->list_queues();
+        QCOMPARE(int(queues.size()), 1);
+        QCOMPARE(window->store()->queue_progress(queues[0].id).total_items, int64_t(3));  // 3 pictures: 3 pairs
     }
 
     void cancelStopsWithinAStepAndStaysUsable() {
