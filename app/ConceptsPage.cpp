@@ -287,6 +287,7 @@ ConceptsPage::ConceptsPage(JobRunner* runner, QWidget* parent) : QWidget(parent)
     trainStatus_ = new QLabel;
     trainStatus_->setObjectName(QStringLiteral("trainStatus"));
     lossCurve_ = new LineChart;
+    lossCurve_->setYAxis(LineChart::YAxis::Number);  // a loss, not a fraction
     lossCurve_->setMaximumHeight(150);
     preview_ = new QListWidget;
     preview_->setObjectName(QStringLiteral("conceptPreview"));

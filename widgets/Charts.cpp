@@ -57,6 +57,15 @@ void LineChart::setPoints(const QVector<QPointF>& points, double yMin, double yM
     update();
 }
 
+void LineChart::setYAxis(YAxis axis) {
+    yAxis_ = axis;
+    update();
+}
+
+QString LineChart::tickLabel(double y) const {
+    return yAxis_ == YAxis::Percent ? QString::number(y * 100, 'f', 0) + QLatin1Char('%') : QString::number(y, 'g', 2);
+}
+
 void LineChart::paintEvent(QPaintEvent*) {
     QPainter painter(this);
     painter.setRenderHint(QPainter::Antialiasing);
@@ -66,7 +75,7 @@ void LineChart::paintEvent(QPaintEvent*) {
     painter.drawRect(plot);
     for (double y : {yMin_, (yMin_ + yMax_) / 2, yMax_}) {
         const double py = plot.bottom() - (y - yMin_) / (yMax_ - yMin_) * plot.height();
-        painter.drawText(QRectF(0, py - 8, 36, 16), Qt::AlignRight | Qt::AlignVCenter, QString::number(y * 100, 'f', 0) + QLatin1Char('%'));
+        painter.drawText(QRectF(0, py - 8, 36, 16), Qt::AlignRight | Qt::AlignVCenter, tickLabel(y));
     }
     if (points_.isEmpty()) {
         painter.drawText(plot, Qt::AlignCenter, tr("No data yet"));

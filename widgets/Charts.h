@@ -31,6 +31,10 @@ public:
     // Points (x, y) with y in [yMin, yMax]; x on a log scale when `logX`.
     void setPoints(const QVector<QPointF>& points, double yMin, double yMax, bool logX, const QString& yLabel);
     const QVector<QPointF>& points() const { return points_; }
+    // How the y axis is labelled: fractions as percent (accuracies, the default) or plain numbers (a loss).
+    enum class YAxis { Percent, Number };
+    void setYAxis(YAxis axis);
+    QString tickLabel(double y) const;
     QSize sizeHint() const override { return {320, 160}; }
 
 protected:
@@ -40,5 +44,6 @@ private:
     QVector<QPointF> points_;
     double yMin_ = 0, yMax_ = 1;
     bool logX_ = false;
+    YAxis yAxis_ = YAxis::Percent;
     QString yLabel_;
 };

@@ -14,6 +14,7 @@
 #include <QSignalSpy>
 #include <QTemporaryDir>
 
+#include "Charts.h"
 #include "ConceptsPage.h"
 #include "JobRunner.h"
 #include "atelier/concepts.h"
@@ -417,6 +418,9 @@ private Q_SLOTS:
         JobRunner runner;
         ConceptsPage page(&runner);
         page.setStore(store.get(), store->create_profile("d").id);
+        auto* lossCurve = page.findChild<LineChart*>();
+        QVERIFY(lossCurve);
+        QCOMPARE(lossCurve->tickLabel(0.03), QStringLiteral("0.03"));  // a loss, not "3%"
         QVERIFY(page.createConcept(QStringLiteral("A"), QStringLiteral("<a>"), QStringLiteral("cat"), QStringLiteral("lora")) > 0);
         // Message boxes are dismissed by the timer; what matters is that nothing is created.
         QTimer::singleShot(100, [] {
