@@ -26,7 +26,7 @@ double squared_distance(const std::vector<double>& a, const std::vector<double>&
     return s;
 }
 
-constexpr char kProtoMagic[4] = {'A', 'T', 'P', 'S'};
+constexpr char kProtoMagic[] = "ATPS";
 constexpr uint32_t kProtoVersion = 1;
 
 }  // namespace
@@ -45,13 +45,9 @@ std::vector<double> PrototypeSet::weights_for(const Standardizer& target, int pr
 
 std::vector<uint8_t> PrototypeSet::serialize() const {
     BlobWriter w;
-    w.bytes(kProtoMagic, 4);
-    w.u32(kProtoVersion);
+    w.header(kProtoMagic, kProtoVersion);
     w.str(feature_set);
-    w.i64(standardizer.count);
-    w.doubles(standardizer.mean);
-    w.doubles(standardizer.m2);
-    w.doubles(standardizer.min_sd);
+    w.standardizer(standardizer);
     w.u32(uint32_t(prototypes.size()));
     for (const Prototype& p : prototypes) {
         w.doubles(p.weights);
@@ -64,19 +60,10 @@ std::vector<uint8_t> PrototypeSet::serialize() const {
 
 PrototypeSet PrototypeSet::deserialize(const std::vector<uint8_t>& blob) {
     BlobReader r(blob, "prototype set blob");
-    char magic[4];
-    r.bytes(magic, 4, "magic");
-    if (std::memcmp(magic, kProtoMagic, 4) != 0) throw Error("prototype set blob: magic is not ATPS");
-    const uint32_t version = r.u32("version");
-    if (version != kProtoVersion)
-        throw Error("prototype set blob: version " + std::to_string(version) + ", expected " +
-                    std::to_string(kProtoVersion));
+    r.header(kProtoMagic, kProtoVersion);
     PrototypeSet s;
     s.feature_set = r.str("feature_set");
-    s.standardizer.count = r.i64("standardizer count");
-    s.standardizer.mean = r.doubles("standardizer mean");
-    s.standardizer.m2 = r.doubles("standardizer m2");
-    s.standardizer.min_sd = r.doubles("standardizer min_sd");
+    s.standardizer = r.standardizer();
     const uint32_t k = r.u32("prototype count");
     for (uint32_t i = 0; i < k; ++i) {
         Prototype p;

@@ -376,22 +376,18 @@ double cross_validated_accuracy(const TasteData& data, const FitOptions& options
 
 namespace {
 
-constexpr char kMagic[4] = {'A', 'T', 'R', 'M'};
+constexpr char kMagic[] = "ATRM";
 constexpr uint32_t kBlobVersion = 1;
 
 }  // namespace
 
 std::vector<uint8_t> RewardModel::serialize() const {
     BlobWriter w;
-    w.bytes(kMagic, 4);
-    w.u32(kBlobVersion);
+    w.header(kMagic, kBlobVersion);
     w.str(feature_set_);
     w.u32(uint32_t(dim()));
     for (const std::string& name : feature_names_) w.str(name);
-    w.i64(standardizer_.count);
-    w.doubles(standardizer_.mean);
-    w.doubles(standardizer_.m2);
-    w.doubles(standardizer_.min_sd);
+    w.standardizer(standardizer_);
     w.doubles(weights_);
     w.f64(tie_log_nu_);
     w.doubles(covariance_);
@@ -401,22 +397,13 @@ std::vector<uint8_t> RewardModel::serialize() const {
 
 RewardModel RewardModel::deserialize(const std::vector<uint8_t>& blob) {
     BlobReader r(blob, "reward model blob");
-    char magic[4];
-    r.bytes(magic, 4, "magic");
-    if (std::memcmp(magic, kMagic, 4) != 0) throw Error("reward model blob: magic is not ATRM (not a taste model)");
-    const uint32_t version = r.u32("version");
-    if (version != kBlobVersion)
-        throw Error("reward model blob: version " + std::to_string(version) + ", this build reads version " +
-                    std::to_string(kBlobVersion));
+    r.header(kMagic, kBlobVersion);
     RewardModel m;
     m.feature_set_ = r.str("feature_set");
     const uint32_t d = r.u32("dim");
     if (d == 0 || d > 100000) throw Error("reward model blob: dim " + std::to_string(d) + " out of range");
     for (uint32_t i = 0; i < d; ++i) m.feature_names_.push_back(r.str("feature name"));
-    m.standardizer_.count = r.i64("standardizer count");
-    m.standardizer_.mean = r.doubles("standardizer mean");
-    m.standardizer_.m2 = r.doubles("standardizer m2");
-    m.standardizer_.min_sd = r.doubles("standardizer min_sd");
+    m.standardizer_ = r.standardizer();
     m.weights_ = r.doubles("weights");
     m.tie_log_nu_ = r.f64("tie parameter");
     m.covariance_ = r.doubles("covariance");

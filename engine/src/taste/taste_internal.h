@@ -66,6 +66,16 @@ struct BlobWriter {
         u32(uint32_t(v.size()));
         for (double x : v) f64(x);
     }
+    void header(const char (&magic)[5], uint32_t version) {
+        bytes(magic, 4);
+        u32(version);
+    }
+    void standardizer(const Standardizer& s) {
+        i64(s.count);
+        doubles(s.mean);
+        doubles(s.m2);
+        doubles(s.min_sd);
+    }
 };
 
 class BlobReader {
@@ -109,6 +119,23 @@ public:
         std::vector<double> v(n);
         for (uint32_t i = 0; i < n; ++i) v[i] = f64(field);
         return v;
+    }
+    // The 4-byte magic and the format version; anything else is refused, naming both.
+    void header(const char (&magic)[5], uint32_t version) {
+        char found[4];
+        bytes(found, 4, "magic");
+        if (std::memcmp(found, magic, 4) != 0) throw Error(what_ + ": magic is not " + std::string(magic, 4));
+        const uint32_t v = u32("version");
+        if (v != version)
+            throw Error(what_ + ": version " + std::to_string(v) + ", this build reads version " + std::to_string(version));
+    }
+    Standardizer standardizer() {
+        Standardizer s;
+        s.count = i64("standardizer count");
+        s.mean = doubles("standardizer mean");
+        s.m2 = doubles("standardizer m2");
+        s.min_sd = doubles("standardizer min_sd");
+        return s;
     }
     void finish() const {
         if (pos_ != blob_.size())
