@@ -125,19 +125,8 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
         rememberRecentModel(loadingPath_);
         modelLabel_->setText(modelText());
         generatePage_->useModelDefaults(info.default_steps, info.default_guidance);
-        const QString example = QString::fromStdString(info.example_prompt);
-        generatePage_->setExamplePrompt(example);
-        if (options_.firstPicture && !example.isEmpty() && generatePage_->promptEdit()->toPlainText().trimmed().isEmpty() &&
-            store_ && store_->list_generations(profileId_, 1).empty()) {
-            generatePage_->promptEdit()->setPlainText(example);
-            // The load job is still finishing: draw as soon as the runner is free.
-            auto* once = new QObject(this);
-            connect(runner_, &JobRunner::busyChanged, once, [this, once](bool busy) {
-                if (busy) return;
-                once->deleteLater();
-                generatePage_->startGeneration();
-            });
-        }
+        generatePage_->setExamplePrompt(QString::fromStdString(info.example_prompt));
+        if (options_.firstPicture) drawFirstPicture(QString::fromStdString(info.example_prompt));
         options_.firstPicture = false;  // once: a model opened later is not drawn unasked
         modelLabel_->setToolTip(QString::fromStdString(info.path));
         PreviewView::Hud hud = liveView()->hud();
@@ -175,6 +164,20 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
     openStore();
     if (!options_.modelPath.isEmpty()) openModel(options_.modelPath);
     showWorkspace(Generate);
+}
+
+void MainWindow::drawFirstPicture(const QString& example) {
+    if (example.isEmpty() || !generatePage_->promptEdit()->toPlainText().trimmed().isEmpty() || !store_ ||
+        !store_->list_generations(profileId_, 1).empty())
+        return;
+    generatePage_->promptEdit()->setPlainText(example);
+    // The load job is still finishing: draw as soon as the runner is free.
+    auto* once = new QObject(this);
+    connect(runner_, &JobRunner::busyChanged, once, [this, once](bool busy) {
+        if (busy) return;
+        once->deleteLater();
+        generatePage_->startGeneration();
+    });
 }
 
 MainWindow::~MainWindow() {

@@ -76,6 +76,8 @@ protected:
     void closeEvent(QCloseEvent* event) override;
 
 private:
+    // StudioOptions::firstPicture: the model's example prompt, drawn when the profile has made nothing yet.
+    void drawFirstPicture(const QString& example);
     void configurePresenter();
     // The presenter HUD's taste line: A's reward ± sd under the profile's taste model, and P(A over B).
     QString tasteLine(const QImage& a, const QImage& b) const;

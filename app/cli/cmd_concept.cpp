@@ -361,7 +361,7 @@ void add_concept_commands(CLI::App& app, GlobalOptions& global) {
     // ---- delete
     {
         auto which = std::make_shared<std::string>();
-        auto* del = concept_cmd->add_subcommand("delete", "remove a stored concept (its file stays where it is)");
+        auto* del = concept_cmd->add_subcommand("delete", "remove a stored concept and the file trained for it (an imported file stays where it is)");
         del->add_option("concept", *which, "name or id")->required();
         del->callback([which, &global] {
             auto store = open_store(global);
