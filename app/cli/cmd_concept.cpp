@@ -151,7 +151,7 @@ std::function<void(GenerateRequest&)> add_concept_use_options(CLI::App& cmd, Glo
     };
     auto u = std::make_shared<Uses>();
     cmd.add_option("--concept", u->concepts, "a stored concept (name or id) or concept file, NAME[:strength] (repeatable)");
-    cmd.add_option("--lora", u->loras, "a LoRA file (kohya or diffusers/PEFT keys), FILE[:strength] (repeatable)");
+    cmd.add_option("--lora", u->loras, "a LoRA file (kohya or diffusers/PEFT keys; an AnimateDiff motion LoRA applies to clips), FILE[:strength] (repeatable)");
     cmd.add_option("--embedding", u->embeddings, "a textual-inversion file, FILE[:TOKEN] (repeatable)");
     cmd.add_option("--gate", u->gate, "rank-1 concepts: gate BIAS[:TEMPERATURE] (higher bias: follows the prompt more)");
     cmd.add_option("--lora-dir", u->lora_dir, "where <lora:name:w> in the prompt is looked up (default: DATA/loras)");

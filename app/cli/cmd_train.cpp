@@ -128,6 +128,10 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
                      "rank of a LoRA on the still UNet's cross-attention trained with the modules, so the caption's "
                      "motion words reach them (0: none)")
         ->capture_default_str();
+    mcmd->add_option("--motion-lora-rank", motion->motion_lora_rank,
+                     "train a motion LoRA of this rank instead (AnimateDiff MotionLoRA: the module frozen, --init-from or "
+                     "the base model's motion_adapter/; writes OUT/motion_lora.safetensors; 0: train the module)")
+        ->capture_default_str();
     mcmd->add_option("--min-timestep", motion->min_timestep,
                      "draw training timesteps from [T, 1000): the noisy steps where a clip's motion is decided")
         ->capture_default_str();
@@ -148,6 +152,12 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
             std::cout << "cancelled at step " << result.steps_done << ": checkpoint saved in " << r.out_dir
                       << "/checkpoints (continue with --resume)\n";
             std::exit(130);
+        }
+        if (r.motion_lora_rank > 0) {
+            std::printf("done: %s/%s\n  encode %s, train %s (loss %.4f), %lld motion-LoRA parameters\n", r.out_dir.c_str(),
+                        kMotionLoraFile, duration(result.encode_seconds).c_str(), duration(result.train_seconds).c_str(),
+                        result.loss, (long long)result.parameters);
+            return;
         }
         std::printf("done: %s\n  encode %s, train %s (loss %.4f), %lld motion-module parameters, %lld text-LoRA parameters\n",
                     r.out_dir.c_str(), duration(result.encode_seconds).c_str(), duration(result.train_seconds).c_str(),

@@ -8,6 +8,7 @@
 
 #include "engine/cli_test_util.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -318,6 +319,123 @@ TEST_CASE("text-to-video: cancel, seeds, errors") {
     model()->set_motion_module("");
 }
 
+
+namespace {
+
+// A motion LoRA's layer: the module it adapts (diffusers name), its original AnimateDiff spelling and
+// random factors big enough to change the clip.
+struct MotionLoraLayer {
+    std::string module, original;
+    int64_t channels;  // the fixture's levels have 32 and 64 channels; the mid block 64; up block 1 is level 0
+    at::Tensor down, up;
+};
+
+std::vector<MotionLoraLayer> random_motion_lora() {
+    std::vector<MotionLoraLayer> layers = {
+        {"down_blocks.0.motion_modules.1.transformer_blocks.0.attn1.to_q",
+         "down_blocks.0.motion_modules.1.temporal_transformer.transformer_blocks.0.attention_blocks.0.processor.to_q_lora", 32, {}, {}},
+        {"mid_block.motion_modules.0.transformer_blocks.0.attn2.to_out.0",
+         "mid_block.motion_modules.0.temporal_transformer.transformer_blocks.0.attention_blocks.1.processor.to_out_lora", 64, {}, {}},
+        {"up_blocks.1.motion_modules.2.transformer_blocks.0.attn1.to_v",
+         "up_blocks.1.motion_modules.2.temporal_transformer.transformer_blocks.0.attention_blocks.0.processor.to_v_lora", 32, {}, {}},
+    };
+    at::manual_seed(7);
+    for (MotionLoraLayer& l : layers) {
+        l.down = at::randn({2, l.channels}) * 0.5;
+        l.up = at::randn({l.channels, 2}) * 0.5;
+    }
+    return layers;
+}
+
+at::Tensor clip_latents(GenerateRequest request) {
+    request.keep_final_latents = true;
+    const GenerateResult r = generate(*model(), request);
+    REQUIRE(r.final_latents);
+    return at::tensor(r.final_latents->data).view(r.final_latents->shape);
+}
+
+}  // namespace
+
+TEST_CASE("motion LoRA (AnimateDiff MotionLoRA): three spellings give the clip of the module with the delta merged") {
+    const std::vector<MotionLoraLayer> layers = random_motion_lora();
+    const std::string dir = temp_path("motion-lora");
+    fs::create_directories(dir);
+    // Files in AnimateDiff's original spelling, diffusers' PEFT keys and kohya keys.
+    TensorMap original, peft, kohya;
+    for (const MotionLoraLayer& l : layers) {
+        original[l.original + ".down.weight"] = l.down;
+        original[l.original + ".up.weight"] = l.up;
+        peft["unet." + l.module + ".lora_A.weight"] = l.down;
+        peft["unet." + l.module + ".lora_B.weight"] = l.up;
+        std::string stem = "lora_unet_" + l.module;
+        std::replace(stem.begin(), stem.end(), '.', '_');
+        kohya[stem + ".lora_down.weight"] = l.down;
+        kohya[stem + ".lora_up.weight"] = l.up;
+        kohya[stem + ".alpha"] = at::scalar_tensor(2.0);  // alpha = rank: scale 1
+    }
+    const std::vector<std::string> files = {dir + "/original.safetensors", dir + "/peft.safetensors", dir + "/kohya.safetensors"};
+    save_tensors(files[0], original);
+    save_tensors(files[1], peft);
+    save_tensors(files[2], kohya);
+    // The independent answer: the module's weights with W + s * up @ down written into a new adapter folder.
+    auto merged_folder = [&](double strength) {
+        const std::string folder = dir + "/merged-" + std::to_string(int(strength * 100));
+        fs::create_directories(folder);
+        fs::copy_file(kAdapterDir + "/config.json", folder + "/config.json", fs::copy_options::overwrite_existing);
+        TensorMap w = load_tensors(kAdapterDir + "/diffusion_pytorch_model.safetensors");
+        for (const MotionLoraLayer& l : layers) {
+            at::Tensor& weight = w.at(l.module + ".weight");
+            weight = weight.to(at::kFloat) + strength * at::matmul(l.up, l.down);
+        }
+        save_tensors(folder + "/diffusion_pytorch_model.safetensors", w);
+        return folder;
+    };
+    GenerateRequest request = video_request();
+    request.steps = 2;
+    model()->set_motion_module(kAdapterDir);
+    const at::Tensor plain = clip_latents(request);
+    at::Tensor peft_at_1;
+    for (const double strength : {1.0, 0.5}) {
+        model()->set_motion_module(merged_folder(strength));
+        const at::Tensor want = clip_latents(request);
+        CHECK(rel(want, plain) > 1e-2);  // the LoRA changes the clip
+        model()->set_motion_module(kAdapterDir);
+        for (const std::string& file : files) {
+            INFO(file << " at " << strength);
+            GenerateRequest with = request;
+            with.loras = {{file, float(strength)}};
+            const at::Tensor got = clip_latents(with);
+            if (file == files[1] && strength == 1.0) peft_at_1 = got;
+            const double e = rel(got, want);
+            MESSAGE(fs::path(file).filename().string() << " at " << strength << ": rel L2 to merged " << e);
+            CHECK(e < 1e-5);
+        }
+    }
+    // Strength 0 is exactly the module alone; the prompt tag works as --lora does; stills never run the module.
+    GenerateRequest zero = request;
+    zero.loras = {{files[1], 0.0f}};
+    CHECK(at::equal(clip_latents(zero), plain));
+    GenerateRequest tagged = request;
+    tagged.prompt += " <lora:" + files[1] + ":1>";
+    CHECK(at::equal(clip_latents(tagged), peft_at_1));
+    GenerateRequest still = request;
+    still.frames = 1;
+    still.init_latents.reset();
+    still.seed = 3;
+    const GenerateResult without = generate(*model(), still);
+    still.loras = {{files[1], 1.0f}};
+    CHECK(generate(*model(), still).images[0].pixels == without.images[0].pixels);
+    // Without a motion module the file names what it needs.
+    model()->set_motion_module("");
+    const std::string e = error_of([&] { generate(*model(), still); });
+    MESSAGE(e);
+    CHECK(e.find("transformer_blocks.0.attn1.to_q', which this model does not have (a motion LoRA: it needs a motion "
+                 "module loaded") != std::string::npos);
+    GenerateRequest kohya_still = still;
+    kohya_still.loras = {{files[2], 1.0f}};
+    CHECK(error_of([&] { generate(*model(), kohya_still); }).find("a motion LoRA: it needs a motion module loaded") !=
+          std::string::npos);
+}
 
 TEST_CASE("atelier-cli generate --frames: 5-D latents in and out, GIF, MP4, PNG frames") {
     const std::string dir = temp_path("cli");

@@ -84,7 +84,7 @@ std::shared_ptr<Model> load_fixture() {
 
 // Epsilon loss of the fixture's UNet with `adapter` (none: the still model, frame by frame) on a fixed batch of
 // the training clips, noise and timesteps.
-double eval_loss(Model& model, std::shared_ptr<const MotionAdapter> adapter, uint64_t seed) {
+double eval_loss(Model& model, std::shared_ptr<MotionAdapter> adapter, uint64_t seed) {
     at::NoGradGuard no_grad;
     Model::Impl& m = model.impl();
     const ClipBatch clips = render_clip_batch(motion_train_base(seed), 0, 4, 8, 32);
@@ -278,7 +278,7 @@ TEST_CASE("gradient checkpointing: every motion module's gradients are the same,
         all[name] = w.requires_grad_(true);
         trainable.push_back(w);
     }
-    unet.set_motion_adapter(std::make_shared<const MotionAdapter>(config, all, ""));
+    unet.set_motion_adapter(std::make_shared<MotionAdapter>(config, all, ""));
     const at::Tensor x0 = at::randn({1, 4, 4, 8, 8}), noise = at::randn({1, 4, 4, 8, 8});
     const at::Tensor context = at::randn({1, 77, unet.config().cross_attention_dim});
     const at::Tensor t = at::full({1}, 400, at::kLong);
@@ -404,6 +404,79 @@ TEST_CASE("train_motion_module: init_from fine-tunes a module; a text LoRA on th
     const std::string missing = error_of([&] { train_motion_module(r); });
     CHECK(missing.find(b + "/nowhere") != std::string::npos);
     for (const std::string& d : {a, b, c, without, folder}) fs::remove_all(d);
+}
+
+TEST_CASE("train_motion_module: a motion LoRA learns on the frozen module and is a LoRA file for clips") {
+    const std::string a = temp_dir("motion-lora-module"), b = temp_dir("motion-lora");
+    TrainMotionRequest first = small_request(a);
+    first.steps = 4;
+    first.lr = 2e-3;
+    train_motion_module(first);
+
+    TrainMotionRequest r = small_request(b);
+    r.init_from = a;
+    r.motion_lora_rank = 2;
+    r.steps = 12;
+    r.lr = 5e-3;
+    const TrainMotionResult result = train_motion_module(r);
+    CHECK(result.steps_done == 12);
+    // Parameters: rank x (in + out) for q, k, v, out of both temporal attentions of every module.
+    std::shared_ptr<MotionAdapter> module = MotionAdapter::load(a);
+    int64_t expected = 0, attention_layers = 0;
+    module->for_each_linear([&](Linear& l) {
+        if (l.name.find(".attn1.") == std::string::npos && l.name.find(".attn2.") == std::string::npos) return;
+        ++attention_layers;
+        expected += 2 * (l.weight.size(0) + l.weight.size(1));
+    });
+    CHECK(attention_layers == 8 * (2 * 2 + 1 + 2 * 3));  // 8 projections in each of the fixture's 11 modules
+    CHECK(result.parameters == expected);
+    const std::string file = b + "/" + kMotionLoraFile;
+    REQUIRE(fs::exists(file));
+    CHECK(!fs::exists(b + "/diffusion_pytorch_model.safetensors"));  // the module is not rewritten
+    const TensorMap lora = load_tensors(file);
+    CHECK(int64_t(lora.size()) == 2 * attention_layers);  // lora_A and lora_B; alpha = rank is not stored
+    CHECK(lora.count("unet.down_blocks.0.motion_modules.0.transformer_blocks.0.attn1.to_q.lora_A.weight") == 1);
+
+    // The module is frozen: its weights with the LoRA merged fit the training clips better than alone.
+    TensorMap merged = load_tensors(a + "/diffusion_pytorch_model.safetensors");
+    float largest_up = 0;
+    for (const auto& [key, up] : lora) {
+        const std::string suffix = ".lora_B.weight";
+        if (key.size() < suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+        const std::string name = key.substr(5, key.size() - 5 - suffix.size());
+        const at::Tensor down = lora.at("unet." + name + ".lora_A.weight");
+        at::Tensor& w = merged.at(name + ".weight");
+        w = w.to(at::kFloat) + at::matmul(up, down);
+        largest_up = std::max(largest_up, up.abs().max().item<float>());
+    }
+    CHECK(largest_up > 0);  // it learnt (up starts at zero)
+    auto model = load_fixture();
+    const double alone = eval_loss(*model, MotionAdapter::load(a), r.seed);
+    const double with_lora =
+        eval_loss(*model, std::make_shared<MotionAdapter>(MotionAdapter::infer(merged, "merged"), merged, "merged"), r.seed);
+    MESSAGE("fixed-batch loss: module " << alone << ", with its motion LoRA " << with_lora);
+    CHECK(with_lora < alone);
+
+    // Applied as any LoRA: a clip changes, and needs the module it was made for.
+    model->set_motion_module(a);
+    GenerateRequest g = small_generate(8);
+    const GenerateResult plain = generate(*model, g);
+    g.loras = {{file, 1.0f}};
+    const GenerateResult adapted = generate(*model, g);
+    int differing = 0;
+    for (int f = 0; f < 8; ++f) differing += plain.images[size_t(f)].pixels != adapted.images[size_t(f)].pixels;
+    CHECK(differing > 0);
+
+    // Errors: no module to adapt; both LoRAs at once.
+    TrainMotionRequest none = small_request(temp_dir("motion-lora-none"));
+    none.motion_lora_rank = 2;
+    std::string e = error_of([&] { train_motion_module(none); });
+    MESSAGE(e);
+    CHECK(e.find("a motion LoRA adapts a motion module: give init_from, or a base model with a motion_adapter/ folder") !=
+          std::string::npos);
+    none.init_from = a;
+    none.text_lora_rank = 2;
+    CHECK(error_of([&] { train_motion_module(none); }).find("one at a time") != std::string::npos);
 }
 
 TEST_CASE("clips of chosen motions: only those motions, the same scenes; training on them differs by motion") {

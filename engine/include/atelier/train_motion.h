@@ -28,6 +28,8 @@ namespace atelier {
 // The cross-attention LoRA a motion-adapter folder may carry (kohya keys; AnimateDiff v3 ships a spatial
 // LoRA beside its module in the same spirit).
 inline constexpr const char* kMotionTextLoraFile = "text_lora.safetensors";
+// What a motion-LoRA training writes into out_dir (diffusers/PEFT keys, `unet.<module>.lora_A.weight`).
+inline constexpr const char* kMotionLoraFile = "motion_lora.safetensors";
 
 struct TrainMotionProgress {
     std::string phase;  // "encode" (latents of the clip data set), "train", "export"
@@ -64,6 +66,12 @@ struct TrainMotionRequest {
     // Timesteps are drawn from [min_timestep, 1000). Where a clip's motion is decided is the first, noisiest
     // steps (below them the noisy frames already show it), so fine-tuning for the words draws from there.
     int min_timestep = 0;
+    // > 0: train a motion LoRA instead (AnimateDiff's MotionLoRA: low-rank adapters of this rank on the
+    // temporal attention projections, q, k, v, out of attn1 and attn2 of every module), the module itself
+    // frozen: `init_from`, or the base model's own motion_adapter/ when init_from is empty. Written as
+    // out_dir/kMotionLoraFile, a file `GenerateRequest::loras` and `<lora:...>` apply to clips; a small
+    // adapter per motion (with `motions`) in place of a retrained module.
+    int motion_lora_rank = 0;
     // The motions the clips show, by name ("left", "grow", ...; world::all_motion_names()); empty: all nine.
     std::vector<std::string> motions;
     std::function<void(const TrainMotionProgress&)> on_progress;
@@ -75,7 +83,7 @@ struct TrainMotionResult {
     double encode_seconds = 0, train_seconds = 0;  // this run's time per phase
     double loss = 0;                               // final running average
     int64_t steps_done = 0;                        // the trainer's step when it stopped
-    int64_t parameters = 0;                        // of the motion modules
+    int64_t parameters = 0;                        // trained: of the motion modules, or of the motion LoRA
     int64_t text_lora_parameters = 0;              // of the cross-attention LoRA (0: none)
 };
 

@@ -108,32 +108,37 @@ int count_modules(const TensorMap& weights, const std::string& block) {
 
 }  // namespace
 
-TensorMap MotionAdapter::convert_original(const TensorMap& weights) {
+std::string MotionAdapter::diffusers_name(const std::string& original) {
     // Suffix renames inside `<block>.motion_modules.<m>.temporal_transformer.transformer_blocks.<k>.`.
     static const std::pair<const char*, const char*> renames[] = {
         {"attention_blocks.0.", "attn1."}, {"attention_blocks.1.", "attn2."}, {"norms.0.", "norm1."},
         {"norms.1.", "norm2."},            {"ff_norm.", "norm3."},
     };
+    std::string n = original;
+    const size_t tt = n.find(".temporal_transformer.");
+    if (tt == std::string::npos) return n;
+    n.erase(tt, std::string(".temporal_transformer").size());
+    for (const auto& [from, to] : renames) {
+        const size_t at_from = n.find(std::string(".") + from);
+        if (at_from != std::string::npos) {
+            n.replace(at_from + 1, std::string(from).size(), to);
+            break;
+        }
+    }
+    return n;
+}
+
+TensorMap MotionAdapter::convert_original(const TensorMap& weights) {
     TensorMap out;
     for (const auto& [name, tensor] : weights) {
-        std::string n = name;
-        const size_t tt = n.find(".temporal_transformer.");
-        if (tt != std::string::npos) n.erase(tt, std::string(".temporal_transformer").size());
         // The positional table is stored once per attention (two equal copies); diffusers keeps one.
-        const size_t pe_at = n.find("attention_blocks.");
-        if (pe_at != std::string::npos && n.size() > 15 && n.compare(n.size() - 15, 15, ".pos_encoder.pe") == 0) {
-            if (n.compare(pe_at, 19, "attention_blocks.0.") != 0) continue;  // keep the first copy
-            out[n.substr(0, pe_at) + "pos_embed.pe"] = tensor;
+        const size_t pe_at = name.find("attention_blocks.");
+        if (pe_at != std::string::npos && name.size() > 15 && name.compare(name.size() - 15, 15, ".pos_encoder.pe") == 0) {
+            if (name.compare(pe_at, 19, "attention_blocks.0.") != 0) continue;  // keep the first copy
+            out[diffusers_name(name.substr(0, pe_at)) + "pos_embed.pe"] = tensor;
             continue;
         }
-        for (const auto& [from, to] : renames) {
-            const size_t at_from = n.find(std::string(".") + from);
-            if (at_from != std::string::npos) {
-                n.replace(at_from + 1, std::string(from).size(), to);
-                break;
-            }
-        }
-        out[n] = tensor;
+        out[diffusers_name(name)] = tensor;
     }
     return out;
 }
@@ -342,6 +347,21 @@ void MotionAdapter::to(at::Device device, at::ScalarType dtype) {
     for (auto& m : mid) visit_module(m, move);
     for (auto* blocks : {&down, &up})
         for (auto& level : *blocks) for (auto& m : level) visit_module(m, move);
+}
+
+void MotionAdapter::for_each_linear(const std::function<void(Linear&)>& visitor) {
+    auto module = [&](MotionModule& m) {
+        visitor(m.proj_in);
+        visitor(m.proj_out);
+        for (auto& b : m.blocks) {
+            for (auto* a : {&b.attn1, &b.attn2}) { visitor(a->to_q); visitor(a->to_k); visitor(a->to_v); visitor(a->to_out); }
+            visitor(b.ff_in);
+            visitor(b.ff_out);
+        }
+    };
+    for (auto& level : down) for (auto& m : level) module(m);
+    for (auto& m : mid) module(m);
+    for (auto& level : up) for (auto& m : level) module(m);
 }
 
 int64_t MotionAdapter::parameter_count() const {

@@ -4,6 +4,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,6 +72,9 @@ public:
     // Original AnimateDiff names -> diffusers names (the inverse of diffusers'
     // convert_animatediff_motion_module_to_diffusers); `pos_encoder.pe` becomes `pos_embed.pe`.
     static TensorMap convert_original(const TensorMap& weights);
+    // One original name -> its diffusers name ("...motion_modules.0.temporal_transformer.transformer_blocks.0.
+    // attention_blocks.1.to_q" -> "...motion_modules.0.transformer_blocks.0.attn2.to_q"); others unchanged.
+    static std::string diffusers_name(const std::string& original);
 
     // Throws atelier::Error unless every module fits a UNet with these channels and resnet counts,
     // naming the module and the expected vs found size.
@@ -83,6 +87,8 @@ public:
     void set_per_frame_groupnorm(bool on);
     void to(at::Device device, at::ScalarType dtype);
     int64_t parameter_count() const;
+    // Every Linear of every module (named in diffusers' layout), e.g. for a motion LoRA's adapters.
+    void for_each_linear(const std::function<void(Linear&)>& visitor);
 
     // The modules, indexed like the UNet's blocks: down[level][layer], mid[layer], up[index][layer].
     std::vector<std::vector<MotionModule>> down, up;

@@ -87,8 +87,8 @@ public:
     // AnimateDiff motion modules (models/motion_module.h): one after each resnet(+transformer) of every
     // down and up block and one after the mid block's transformer; the skips are the states after them.
     // Throws atelier::Error if the adapter does not fit this UNet; nullptr removes it.
-    void set_motion_adapter(std::shared_ptr<const MotionAdapter> adapter);
-    const std::shared_ptr<const MotionAdapter>& motion_adapter() const { return motion_; }
+    void set_motion_adapter(std::shared_ptr<MotionAdapter> adapter);
+    const std::shared_ptr<MotionAdapter>& motion_adapter() const { return motion_; }
 
     // Random weights of the right names and shapes for `config` (benchmarks; no download needed).
     static TensorMap random_weights(const UNetConfig& config, uint64_t seed = 0);
@@ -106,6 +106,9 @@ public:
     // Every Linear by its diffusers name (attention projections, feed-forward, proj_in/out when
     // linear, time embedding): the place where LoRA deltas attach later.
     void for_each_linear(const std::function<void(Linear&)>& visitor);
+    // The motion adapter's Linears ("down_blocks.0.motion_modules.0.transformer_blocks.0.attn1.to_q", ...);
+    // none without one. Apart from for_each_linear, so a concept's LoRA never lands on the motion modules.
+    void for_each_motion_linear(const std::function<void(Linear&)>& visitor);
     // Every Conv2d by its diffusers name (proj_in/out when 1x1 convolutions, resnet convs): LoRA merges.
     void for_each_conv(const std::function<void(Conv2d&)>& visitor);
 
@@ -176,7 +179,7 @@ private:
     std::vector<DownBlock> down_blocks;
     MidBlock mid_block;
     std::vector<UpBlock> up_blocks;
-    std::shared_ptr<const MotionAdapter> motion_;
+    std::shared_ptr<MotionAdapter> motion_;
     bool gradient_checkpointing_ = false;
 };
 

@@ -8,7 +8,7 @@
 
 namespace atelier {
 
-void UNet2DCondition::set_motion_adapter(std::shared_ptr<const MotionAdapter> adapter) {
+void UNet2DCondition::set_motion_adapter(std::shared_ptr<MotionAdapter> adapter) {
     if (adapter) {
         adapter->check_fits(config_.block_out_channels, config_.layers_per_block, "UNet");
         if (adapter->mid.size() > 1)
@@ -16,6 +16,10 @@ void UNet2DCondition::set_motion_adapter(std::shared_ptr<const MotionAdapter> ad
                         " mid-block modules, the UNet's mid block has 1 transformer");
     }
     motion_ = std::move(adapter);
+}
+
+void UNet2DCondition::for_each_motion_linear(const std::function<void(Linear&)>& visitor) {
+    if (motion_) motion_->for_each_linear(visitor);
 }
 
 at::Tensor UNet2DCondition::forward_video(const at::Tensor& sample, const at::Tensor& timesteps,

@@ -16,6 +16,14 @@ namespace fs = std::filesystem;
 
 LoraTargets lora_targets(Model::Impl& model) { return LoraTargets::of(*model.unet, *model.text_encoder); }
 
+std::map<std::string, Linear*> adaptable_linears(UNet2DCondition& unet) {
+    std::map<std::string, Linear*> linears;
+    const auto add = [&](Linear& l) { linears[l.name] = &l; };
+    unet.for_each_linear(add);
+    unet.for_each_motion_linear(add);
+    return linears;
+}
+
 std::string resolve_lora_path(const std::string& name, const std::string& lora_dir) {
     std::error_code ec;
     if (fs::is_regular_file(name, ec)) return name;
@@ -100,7 +108,7 @@ std::string AppliedPersonalization::prompt(const std::string& text) const {
 }
 
 bool AppliedPersonalization::is_unet_linear(const std::string& name) {
-    if (linears_.empty()) m_.unet->for_each_linear([&](Linear& l) { linears_[l.name] = &l; });
+    if (linears_.empty()) linears_ = adaptable_linears(*m_.unet);
     return linears_.count(name) != 0;
 }
 
@@ -284,8 +292,7 @@ void convert_concept_file(Model& model, const std::string& in_path, const std::s
 void merge_lora(Model& model, const LoraSpec& spec) {
     Model::Impl& m = model.impl();
     const LoraFile lora = read_lora(spec.path, lora_targets(m));
-    std::map<std::string, Linear*> linears;
-    m.unet->for_each_linear([&](Linear& l) { linears[l.name] = &l; });
+    const std::map<std::string, Linear*> linears = adaptable_linears(*m.unet);
     std::map<std::string, Conv2d*> convs;
     m.unet->for_each_conv([&](Conv2d& c) { convs[c.name] = &c; });
     for (const LoraLayer& layer : lora.layers) {

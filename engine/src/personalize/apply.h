@@ -2,6 +2,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -10,6 +11,7 @@
 #include "atelier/concepts.h"
 #include "atelier/engine.h"
 #include "models/layers.h"
+#include "models/unet.h"
 #include "personalize/embeddings.h"
 #include "personalize/lora.h"
 #include "personalize/rank1.h"
@@ -55,6 +57,9 @@ private:
 };
 
 LoraTargets lora_targets(Model::Impl& model);
+// The Linears a LoRA may address by diffusers name: the UNet's and, when one is loaded, its motion
+// modules' (a motion LoRA).
+std::map<std::string, Linear*> adaptable_linears(UNet2DCondition& unet);
 std::string resolve_lora_path(const std::string& name, const std::string& lora_dir);
 
 }  // namespace atelier

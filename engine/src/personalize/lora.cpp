@@ -9,6 +9,7 @@
 #include "atelier/error.h"
 #include "io/safetensors.h"
 #include "models/clip_text.h"
+#include "models/motion_module.h"
 #include "models/unet.h"
 
 namespace atelier {
@@ -73,7 +74,9 @@ float LoraLayer::scale() const {
 
 LoraTargets LoraTargets::of(UNet2DCondition& unet, const ClipTextModel& text_encoder) {
     LoraTargets t;
-    unet.for_each_linear([&](Linear& l) { t.unet[l.name] = {l.weight.size(1), l.weight.size(0)}; });
+    const auto linear = [&](Linear& l) { t.unet[l.name] = {l.weight.size(1), l.weight.size(0)}; };
+    unet.for_each_linear(linear);
+    unet.for_each_motion_linear(linear);  // motion LoRAs (AnimateDiff MotionLoRA)
     unet.for_each_conv([&](Conv2d& c) {
         t.unet_conv[c.name] = {c.weight.size(1) * c.weight.size(2) * c.weight.size(3), c.weight.size(0)};
     });
@@ -116,8 +119,10 @@ LoraFile read_lora(const std::string& path, const TensorMap& tensors, const Lora
             const auto it = kohya.find(stem);
             if (it == kohya.end())
                 throw Error(where + ": key '" + key + "' names module '" + stem +
-                            "', which this model does not have (SDXL 'lora_te1_/lora_te2_' and LyCORIS conv "
-                            "layers are not supported)");
+                            "', which this model does not have (" +
+                            (stem.find("_motion_modules_") != std::string::npos
+                                 ? "a motion LoRA: it needs a motion module loaded, one made for this model)"
+                                 : "SDXL 'lora_te1_/lora_te2_' and LyCORIS conv layers are not supported)"));
             a.component = it->second.first;
             a.module = it->second.second;
         } else {
@@ -130,10 +135,14 @@ LoraFile read_lora(const std::string& path, const TensorMap& tensors, const Lora
                 throw Error(where + ": key '" + key + "' is neither a kohya key (lora_unet_*, lora_te_*) nor a "
                             "diffusers/PEFT key (*.lora_A.weight, *.lora_B.weight, *.alpha)");
             if (a.component == "text_encoder" && !starts_with(a.module, "text_model.")) a.module = "text_model." + a.module;
+            a.module = MotionAdapter::diffusers_name(a.module);  // original AnimateDiff MotionLoRA names
             const auto& names = a.component == "unet" ? targets.unet : targets.text_encoder;
             if (!names.count(a.module) && !(a.component == "unet" && targets.unet_conv.count(a.module)))
                 throw Error(where + ": key '" + key + "' names " + a.component + " module '" + a.module +
-                            "', which this model does not have");
+                            "', which this model does not have" +
+                            (a.module.find(".motion_modules.") != std::string::npos
+                                 ? " (a motion LoRA: it needs a motion module loaded, one made for this model)"
+                                 : ""));
         }
         LoraLayer& layer = layers[{a.component, a.module}];
         layer.component = a.component;

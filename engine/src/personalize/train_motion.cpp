@@ -55,8 +55,18 @@ std::vector<ModuleSlot> module_slots(const MotionAdapterConfig& c) {
     return slots;
 }
 
-const std::string kLoraPrefix = "text_lora.";
+const std::string kLoraPrefix = "text_lora.", kMotionLoraPrefix = "motion_lora.";
 bool is_lora_key(const std::string& key) { return key.rfind(kLoraPrefix, 0) == 0; }
+
+std::string join_names(const std::vector<std::string>& names) {
+    std::string s;
+    for (const std::string& n : names) s += (s.empty() ? "" : ",") + n;
+    return s.empty() ? "all" : s;
+}
+
+bool is_temporal_attention(const std::string& name) {
+    return name.find(".attn1.") != std::string::npos || name.find(".attn2.") != std::string::npos;
+}
 
 // Replaces `init`'s module weights by those of a MotionAdapter folder's file; every weight must be there,
 // with the same shape (the same still model and heads).
@@ -201,6 +211,11 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     if (!(request.lr > 0)) throw Error(where + ": lr must be > 0");
     if (request.text_lora_rank < 0)
         throw Error(where + ": text_lora_rank must be >= 0, found " + std::to_string(request.text_lora_rank));
+    if (request.motion_lora_rank < 0)
+        throw Error(where + ": motion_lora_rank must be >= 0, found " + std::to_string(request.motion_lora_rank));
+    if (request.motion_lora_rank > 0 && request.text_lora_rank > 0)
+        throw Error(where + ": a motion LoRA and a text LoRA train one at a time (motion_lora_rank and "
+                    "text_lora_rank are both set)");
     if (request.min_timestep < 0 || request.min_timestep > 999)
         throw Error(where + ": min_timestep must be 0..999, found " + std::to_string(request.min_timestep));
     std::vector<world::Motion> motions;
@@ -252,7 +267,31 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     o.clip_grad_norm = 1.0;
     o.ema_decay = 0.995;
     TensorMap init = init_motion_adapter_weights(config, request.seed * 31 + 7);
-    if (!request.init_from.empty()) start_from_adapter(init, request.init_from);
+    const bool motion_lora = request.motion_lora_rank > 0;
+    std::string start = request.init_from;
+    if (motion_lora && start.empty()) {
+        start = (fs::path(request.base_dir) / "motion_adapter").string();
+        if (!fs::is_directory(start, ec))
+            throw Error(where + ": a motion LoRA adapts a motion module: give init_from, or a base model with a "
+                        "motion_adapter/ folder ('" + request.base_dir + "' has none)");
+    }
+    if (!start.empty()) start_from_adapter(init, start);
+    const TensorMap tables = on_device(motion_positional_tables(config), device);
+    // A motion LoRA: the module is frozen (built once), and only the adapters on its attention learn.
+    std::shared_ptr<MotionAdapter> frozen_module;
+    std::vector<std::string> motion_lora_modules;
+    if (motion_lora) {
+        TensorMap all = on_device(init, device);
+        for (const auto& [k, v] : tables) all[k] = v;
+        frozen_module = std::make_shared<MotionAdapter>(config, all, start);
+        init.clear();
+        frozen_module->for_each_linear([&](Linear& l) {
+            if (!is_temporal_attention(l.name)) return;
+            auto gen = at::make_generator<at::CPUGeneratorImpl>(request.seed ^ fnv1a(l.name + ".motion_lora"));
+            add_trainable_lora(init, kMotionLoraPrefix + l.name, l.weight.cpu(), request.motion_lora_rank, gen);
+            motion_lora_modules.push_back(l.name);
+        });
+    }
     // The text LoRA: on every cross-attention projection (attn2's q, k, v, out), up zero so it starts as
     // nothing; kohya's alpha = rank (scale 1).
     const int64_t rank = request.text_lora_rank;
@@ -273,7 +312,13 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
     for (const auto& [name, l] : cross_attention)
         lora_guard.attach(*l, std::make_shared<LoraAdapter>(trainer.params().at(kLoraPrefix + name + ".down"),
                                                             trainer.params().at(kLoraPrefix + name + ".up"), 1.0));
-    const TensorMap tables = on_device(motion_positional_tables(config), device);
+    if (motion_lora)
+        frozen_module->for_each_linear([&](Linear& l) {
+            if (!is_temporal_attention(l.name)) return;
+            const std::string key = kMotionLoraPrefix + l.name;
+            lora_guard.attach(l, std::make_shared<LoraAdapter>(trainer.params().at(key + ".down"),
+                                                               trainer.params().at(key + ".up"), 1.0));
+        });
     TrainMotionResult result;
 
     auto report = [&](const std::string& phase, int64_t step, int64_t total, double loss, double step_s, double eta_s) {
@@ -343,7 +388,7 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
         TensorMap all = tables;
         for (const auto& [k, v] : trainable)
             if (!is_lora_key(k)) all[k] = v;
-        return std::make_shared<const MotionAdapter>(config, all, request.out_dir);
+        return std::make_shared<MotionAdapter>(config, all, request.out_dir);
     };
     bool done = true;
     try {
@@ -365,7 +410,7 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
                 context = base.text_encoder->forward(tokens);
             }
             // The UNet reads the adapter's current leaves, so the loss reaches them.
-            unet.set_motion_adapter(adapter_from(trainer.params()));
+            unet.set_motion_adapter(motion_lora ? frozen_module : adapter_from(trainer.params()));
             at::Tensor loss = motion_epsilon_loss(unet, x0, context, t, noise);
             loss.backward();
             return loss.item<double>();
@@ -386,6 +431,15 @@ TrainMotionResult train_motion_module(const TrainMotionRequest& request) {
 
     // ---- export: the EMA weights and the positional tables, float16 (the loader converts)
     report("export", 0, 1, result.loss, 0, 0);
+    if (motion_lora) {
+        const int64_t r = request.motion_lora_rank;
+        write_lora_peft((out / kMotionLoraFile).string(),
+                        trained_lora_layers(trainer.ema(), kMotionLoraPrefix, motion_lora_modules, "unet", float(r)),
+                        {{"format", "pt"}, {"atelier.purpose", "motion LoRA for the motion module " + start},
+                         {"atelier.motions", join_names(request.motions)}});
+        report("export", 1, 1, result.loss, 0, 0);
+        return result;
+    }
     TensorMap weights;
     for (const auto& [k, v] : tables) weights[k] = v.to(at::kHalf);
     for (const auto& [k, v] : trainer.ema())
