@@ -87,6 +87,12 @@ void print_info(const ModelInfo& info) {
         std::cout << "motion module " << info.motion_module << " (" << with_commas(info.motion_parameters)
                   << " parameters, up to " << info.motion_max_frames << " frames)\n";
         if (!info.motion_text_lora.empty()) std::cout << "  text LoRA   " << info.motion_text_lora << " (clips only)\n";
+        if (!info.motion_phrases.empty()) {
+            std::cout << "  motion LoRAs for the phrases";
+            for (size_t i = 0; i < info.motion_phrases.size(); ++i)
+                std::cout << (i ? ", \"" : " \"") << info.motion_phrases[i] << "\"";
+            std::cout << "\n";
+        }
     }
     if (!info.notes.empty()) {
         std::cout << "notes\n";
@@ -102,7 +108,7 @@ struct GenerateOptions {
     uint64_t seed = 0;
     std::string init_image, init_latents, save_latents, preview_dir, from_png, output;
     int preview_interval = 1;
-    bool quiet = false;
+    bool quiet = false, no_motion_words = false;
     int frames = 0, motion_heads = 0;
     float fps = 8.0f;
     std::string motion_module, frames_dir;
@@ -206,6 +212,8 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
     CLI::Option* frames = gen->add_option("--frames", o->frames, "text-to-video: frames per clip (2..32 with AnimateDiff; needs --motion-module)");
     gen->add_option("--motion-module", o->motion_module, "AnimateDiff motion module: diffusers MotionAdapter folder or original .safetensors");
     gen->add_option("--motion-heads", o->motion_heads, "attention heads of an original-layout motion module (default: config.json, else 8)");
+    gen->add_flag("--no-motion-words", o->no_motion_words,
+                  "clips: do not apply the motion module's motion LoRAs chosen by a phrase of the prompt (see models)");
     CLI::Option* fps = gen->add_option("--fps", o->fps, "frames per second of the clip (default 8)");
     gen->add_option("--frames-dir", o->frames_dir, "also write every frame as PNG there (frame-000.png, ...)");
     gen->add_option("-o,--output", o->output, "output PNG; for clips OUT.gif, OUT.mp4, OUT.webm or a folder DIR/ for PNG frames")->required();
@@ -265,6 +273,7 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
         if (given(clip_skip)) request.clip_skip = o->clip_skip;
         if (given(strength)) request.strength = o->strength;
         if (given(frames)) request.frames = o->frames;
+        request.motion_words = !o->no_motion_words;
         if (given(fps)) request.fps = o->fps;
         request.batch = o->batch;
         if (!o->init_image.empty()) request.init_image = read_image(o->init_image, 3);

@@ -437,6 +437,83 @@ TEST_CASE("motion LoRA (AnimateDiff MotionLoRA): three spellings give the clip o
           std::string::npos);
 }
 
+TEST_CASE("motion words: a module folder's motion_loras.json applies a motion LoRA to clips whose prompt holds its phrase") {
+    const std::string dir = temp_path("motion-words");
+    fs::create_directories(dir);
+    fs::copy_file(kAdapterDir + "/config.json", dir + "/config.json", fs::copy_options::overwrite_existing);
+    fs::copy_file(kAdapterDir + "/diffusion_pytorch_model.safetensors", dir + "/diffusion_pytorch_model.safetensors",
+                  fs::copy_options::overwrite_existing);
+    // Two LoRAs: "spinning" and the longer "spinning fast" (its factors negated).
+    TensorMap spin, fast;
+    for (const MotionLoraLayer& l : random_motion_lora()) {
+        spin["unet." + l.module + ".lora_A.weight"] = l.down;
+        spin["unet." + l.module + ".lora_B.weight"] = l.up;
+        fast["unet." + l.module + ".lora_A.weight"] = l.down;
+        fast["unet." + l.module + ".lora_B.weight"] = -l.up;
+    }
+    fs::create_directories(dir + "/loras");
+    save_tensors(dir + "/loras/spin.safetensors", spin);
+    save_tensors(dir + "/loras/fast.safetensors", fast);
+    auto write_json = [&](const std::string& text) { std::ofstream(dir + "/motion_loras.json") << text; };
+    write_json(R"({"motion_loras": [
+        {"phrase": "spinning", "file": "loras/spin.safetensors", "strength": 0.5},
+        {"phrase": "spinning fast", "file": "loras/fast.safetensors"}]})");
+    model()->set_motion_module(dir);
+    CHECK(model()->info().motion_phrases == std::vector<std::string>{"spinning", "spinning fast"});
+
+    GenerateRequest request = video_request();
+    request.steps = 2;
+    auto clip = [&](const std::string& prompt, std::vector<LoraSpec> loras = {}, bool words = true) {
+        GenerateRequest r = request;
+        r.prompt = prompt;
+        r.loras = std::move(loras);
+        r.motion_words = words;
+        return clip_latents(r);
+    };
+    const at::Tensor plain = clip("a photo of a cat");
+    const at::Tensor spin_half = clip("a photo of a cat", {{dir + "/loras/spin.safetensors", 0.5f}});
+    const at::Tensor fast_one = clip("a photo of a cat", {{dir + "/loras/fast.safetensors", 1.0f}});
+    CHECK(rel(spin_half, plain) > 1e-3);
+    // The phrase applies its LoRA at its strength (the prompt's other words are the same tokens but for the
+    // phrase, so compare against the same prompt with the LoRA given and the words off).
+    CHECK(at::equal(clip("a photo of a cat, Spinning"), clip("a photo of a cat, Spinning", {{dir + "/loras/spin.safetensors", 0.5f}}, false)));
+    CHECK(!at::equal(clip("a photo of a cat, spinning"), clip("a photo of a cat, spinning", {}, false)));
+    // Whole words only; the longer phrase wins; switched off, the module alone.
+    CHECK(at::equal(clip("a photo of a cat, spinningly"), clip("a photo of a cat, spinningly", {}, false)));
+    CHECK(at::equal(clip("a photo of a cat spinning fast"), clip("a photo of a cat spinning fast", {{dir + "/loras/fast.safetensors", 1.0f}}, false)));
+    // Still pictures never get them.
+    GenerateRequest still = request;
+    still.prompt = "a photo of a cat, spinning";
+    still.frames = 1;
+    still.init_latents.reset();
+    const GenerateResult with_words = generate(*model(), still);
+    still.motion_words = false;
+    CHECK(generate(*model(), still).images[0].pixels == with_words.images[0].pixels);
+
+    // Bad files: the error names the file and the entry, and the model keeps the module it had.
+    model()->set_motion_module(kAdapterDir);
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"{\"motion_loras\": [", "not valid JSON"},
+        {"{\"motion_loras\": {}}", "expected {\"motion_loras\": [...]}"},
+        {"{\"motion_loras\": [{\"file\": \"loras/spin.safetensors\"}]}", "motion_loras[0]: \"phrase\" must be a non-empty string"},
+        {"{\"motion_loras\": [{\"phrase\": \"up\", \"file\": \"loras/none.safetensors\"}]}", "loras/none.safetensors' does not exist"},
+        {"{\"motion_loras\": [{\"phrase\": \"up\", \"file\": \"config.json\"}]}", "config.json"},
+        {"{\"motion_loras\": [{\"phrase\": \"up\", \"file\": \"loras/spin.safetensors\", \"strength\": \"x\"}]}", "\"strength\" must be a number"},
+    };
+    for (const auto& [json, expected] : bad) {
+        write_json(json);
+        const std::string e = error_of([&] { model()->set_motion_module(dir); });
+        INFO(json);
+        MESSAGE(e);
+        CHECK(e.find(expected) != std::string::npos);
+        CHECK(e.find("motion_loras.json") != std::string::npos);
+        CHECK(model()->info().motion_module == kAdapterDir);
+        CHECK(model()->info().motion_phrases.empty());
+        CHECK(model()->impl().unet->motion_adapter()->source().find("motion-words") == std::string::npos);
+    }
+    model()->set_motion_module("");
+}
+
 TEST_CASE("atelier-cli generate --frames: 5-D latents in and out, GIF, MP4, PNG frames") {
     const std::string dir = temp_path("cli");
     fs::create_directories(dir);

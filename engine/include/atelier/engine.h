@@ -79,6 +79,9 @@ struct ModelInfo {
     int motion_max_frames = 0;       // the most frames it supports
     int64_t motion_parameters = 0;
     std::string motion_text_lora;    // the module's cross-attention LoRA, applied to clips only (empty: none)
+    // Phrases that pick one of the module's motion LoRAs for a clip ("moving to the left"; its
+    // motion_loras.json), in the file's order; empty: none.
+    std::vector<std::string> motion_phrases;
 };
 
 class Model {
@@ -98,7 +101,11 @@ public:
     // frames. Throws atelier::Error naming the tensor and the expected vs found shape when the module
     // does not fit this model (the model is then unchanged). A folder may also carry text_lora.safetensors
     // (atelier/train_motion.h): a LoRA on the UNet's cross-attention trained with the module, applied to
-    // clips at strength 1 and never to still images. An empty path removes the module.
+    // clips at strength 1 and never to still images. And motion_loras.json: motion LoRAs chosen by a phrase
+    // of the prompt, {"motion_loras": [{"phrase": "moving to the left", "file": "left.safetensors",
+    // "strength": 1.0}, ...]} (file relative to the folder; strength optional, 1): a clip whose prompt
+    // contains the phrase (whole words, any case) gets that LoRA; of two phrases where one holds the other,
+    // only the longer counts. An empty path removes the module.
     // Not while a generate() call runs on this model.
     void set_motion_module(const std::string& path, int heads = 0, bool per_frame_groupnorm = false);
 
@@ -147,6 +154,9 @@ struct GenerateRequest {
     // one frame at a time). No init_image for videos. `fps` is only recorded (playback, GIF export).
     int frames = 0;
     float fps = 8.0f;
+    // Clips: apply the motion module's motion LoRAs whose phrase the prompt contains (ModelInfo::
+    // motion_phrases; the folder's motion_loras.json). False: the module alone.
+    bool motion_words = true;
 
     // img2img: start from this picture, noised to `strength` of the schedule.
     std::optional<Image> init_image;

@@ -30,6 +30,8 @@ namespace atelier {
 inline constexpr const char* kMotionTextLoraFile = "text_lora.safetensors";
 // What a motion-LoRA training writes into out_dir (diffusers/PEFT keys, `unet.<module>.lora_A.weight`).
 inline constexpr const char* kMotionLoraFile = "motion_lora.safetensors";
+// Motion LoRAs a motion-adapter folder may carry, chosen by a phrase of the prompt (Model::set_motion_module).
+inline constexpr const char* kMotionLorasFile = "motion_loras.json";
 
 struct TrainMotionProgress {
     std::string phase;  // "encode" (latents of the clip data set), "train", "export"

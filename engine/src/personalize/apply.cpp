@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cctype>
 #include <filesystem>
 #include <regex>
 
@@ -62,6 +63,45 @@ std::string strip_lora_tags(const std::string& prompt, std::vector<LoraSpec>* fo
     return out + prompt.substr(pos);
 }
 
+namespace {
+
+std::string lowercase(std::string s) {
+    for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// `phrase` in `text` as whole words (both lowercase).
+bool holds_phrase(const std::string& text, const std::string& phrase) {
+    auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+    for (size_t at = text.find(phrase); at != std::string::npos; at = text.find(phrase, at + 1)) {
+        const size_t end = at + phrase.size();
+        if ((at == 0 || !word_char(text[at - 1]) || !word_char(phrase.front())) &&
+            (end == text.size() || !word_char(text[end]) || !word_char(phrase.back())))
+            return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+std::vector<const Model::Impl::MotionWord*> motion_words_in(const std::string& prompt,
+                                                            const std::vector<Model::Impl::MotionWord>& words) {
+    const std::string text = lowercase(strip_lora_tags(prompt));
+    std::vector<const Model::Impl::MotionWord*> found;
+    for (const auto& w : words)
+        if (holds_phrase(text, lowercase(w.phrase))) found.push_back(&w);
+    // "moving up" inside "moving up and down": the longer phrase is the one meant.
+    std::vector<const Model::Impl::MotionWord*> longest;
+    for (const auto* w : found) {
+        bool inside_another = false;
+        for (const auto* other : found)
+            inside_another = inside_another || (other->phrase.size() > w->phrase.size() &&
+                                                holds_phrase(lowercase(other->phrase), lowercase(w->phrase)));
+        if (!inside_another) longest.push_back(w);
+    }
+    return longest;
+}
+
 // ---------------------------------------------------------------- AppliedPersonalization
 
 AppliedPersonalization::AppliedPersonalization(Model::Impl& model, const GenerateRequest& request) : m_(model) {
@@ -82,6 +122,8 @@ AppliedPersonalization::AppliedPersonalization(Model::Impl& model, const Generat
         for (const ConceptSpec& spec : request.concepts) add_concept(spec);
         // The motion module's own LoRA carries the caption's motion words to it: clips only.
         if (request.frames > 1 && m_.motion_text_lora) add_lora(*m_.motion_text_lora, 1.0);
+        if (request.frames > 1 && request.motion_words)
+            for (const Model::Impl::MotionWord* w : motion_words_in(request.prompt, m_.motion_words)) add_lora(*w->lora, w->strength);
     } catch (...) {
         undo();  // what was applied before the failure
         throw;

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "atelier/engine.h"
 #include "models/clip_text.h"
@@ -29,6 +30,14 @@ struct Model::Impl {
     SchedulerConfig scheduler_config;  // as found (the pipeline applies diffusers' SD rewrites)
     // The motion adapter folder's cross-attention LoRA (kMotionTextLoraFile), applied to clips only.
     std::shared_ptr<const LoraFile> motion_text_lora;
+    // The motion adapter folder's motion LoRAs by phrase (kMotionLorasFile), applied to clips whose prompt
+    // holds the phrase.
+    struct MotionWord {
+        std::string phrase;
+        std::shared_ptr<const LoraFile> lora;
+        float strength = 1.0f;
+    };
+    std::vector<MotionWord> motion_words;
 };
 
 // The short content id of weight files: FNV-1a 64 over (size, first MiB, last MiB) of each file, in the
