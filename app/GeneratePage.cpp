@@ -259,7 +259,7 @@ QWidget* GeneratePage::buildControls() {
     frames_->setObjectName(QStringLiteral("frames"));
     frames_->setRange(0, 32);
     frames_->setSpecialValueText(tr("image"));
-    frames_->setToolTip(tr("Frames of a clip (needs a motion module: the model's own, or File > Load motion module)"));
+    setMotionPhrases({});
     fps_ = new QDoubleSpinBox;
     fps_->setRange(1, 60);
     fps_->setValue(8);
@@ -421,6 +421,14 @@ void GeneratePage::useModelDefaults(int steps, double guidance) {
 void GeneratePage::setExamplePrompt(const QString& example) {
     prompt_->setPlaceholderText(example.isEmpty() ? tr("Describe the picture… (Ctrl+Enter generates)")
                                                   : tr("Describe the picture, e.g. “%1” (Ctrl+Enter generates)").arg(example));
+}
+
+void GeneratePage::setMotionPhrases(const QStringList& phrases) {
+    QString tip = tr("Frames of a clip (needs a motion module: the model's own, or File > Load motion module)");
+    if (!phrases.isEmpty())
+        tip += tr("\nMotion words this module knows (each applies its motion LoRA to the clip): “%1”")
+                   .arg(phrases.join(QStringLiteral("”, “")));
+    frames_->setToolTip(tip);
 }
 
 void GeneratePage::startGeneration() {

@@ -51,6 +51,9 @@ public:
     void useModelDefaults(int steps, double guidance);
     // The model's example prompt (ModelInfo::example_prompt) as the prompt box's hint; empty: none.
     void setExamplePrompt(const QString& example);
+    // The motion module's motion words (ModelInfo::motion_phrases) in the Frames box's tooltip: the phrases
+    // that give a clip its motion LoRA.
+    void setMotionPhrases(const QStringList& phrases);
 
     PreviewView* liveView() const { return liveView_; }
     ClipPlayer* player() const { return player_; }

@@ -22,6 +22,8 @@
 #include <QTabWidget>
 #include <QVBoxLayout>
 
+#include <memory>
+
 #include "ComparePage.h"
 #include "ConceptsPage.h"
 #include "GeneratePage.h"
@@ -35,6 +37,16 @@
 #include "atelier/prompt_rules.h"
 #include "atelier/taste.h"
 #include "atelier/system.h"
+
+namespace {
+
+QStringList motionPhrases(const atelier::ModelInfo& info) {
+    QStringList phrases;
+    for (const std::string& p : info.motion_phrases) phrases << QString::fromStdString(p);
+    return phrases;
+}
+
+}  // namespace
 
 MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWindow(parent), options_(options) {
     setWindowTitle(QStringLiteral("Atelier"));
@@ -126,6 +138,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
         modelLabel_->setText(modelText());
         generatePage_->useModelDefaults(info.default_steps, info.default_guidance);
         generatePage_->setExamplePrompt(QString::fromStdString(info.example_prompt));
+        generatePage_->setMotionPhrases(motionPhrases(info));
         if (options_.firstPicture) drawFirstPicture(QString::fromStdString(info.example_prompt));
         options_.firstPicture = false;  // once: a model opened later is not drawn unasked
         modelLabel_->setToolTip(QString::fromStdString(info.path));
@@ -412,12 +425,17 @@ void MainWindow::openModel(const QString& path) {
 }
 
 void MainWindow::loadMotionModule(const QString& path) {
-    runner_->runWithModel([path = path.toStdString()](atelier::Model& model) { model.set_motion_module(path); },
-                          [this, path](const QString& error) {
+    auto phrases = std::make_shared<QStringList>();
+    runner_->runWithModel([path = path.toStdString(), phrases](atelier::Model& model) {
+                              model.set_motion_module(path);
+                              *phrases = motionPhrases(model.info());
+                          },
+                          [this, path, phrases](const QString& error) {
                               if (!error.isEmpty()) {
                                   QMessageBox::warning(this, tr("Could not load the motion module"), error);
                                   return;
                               }
+                              generatePage_->setMotionPhrases(*phrases);
                               statusBar()->showMessage(tr("Motion module loaded: set Frames in Generate for clips"), 8000);
                               if (generatePage_->framesBox()->value() < 2) generatePage_->framesBox()->setValue(16);
                               Q_EMIT motionModuleLoaded(path);
