@@ -36,6 +36,29 @@ struct MessageCatcher : QObject {
         timer.start(30);
     }
 };
+// The fixture's motion adapter with a motion_loras.json naming one (zero) motion LoRA for "moving up": a
+// safetensors file written by hand (8-byte header length, JSON header, float32 data).
+QString motionAdapterWithWords(const QTemporaryDir& dir) {
+    const QString from = QStringLiteral(ATELIER_FIXTURES_DIR "/tiny-animatediff-a/motion-adapter");
+    for (const char* name : {"config.json", "diffusion_pytorch_model.safetensors"})
+        QFile::copy(from + QLatin1Char('/') + QLatin1String(name), dir.filePath(QLatin1String(name)));
+    const QByteArray module = "unet.down_blocks.0.motion_modules.0.transformer_blocks.0.attn1.to_q";
+    QByteArray header = "{\"" + module + ".lora_A.weight\": {\"dtype\": \"F32\", \"shape\": [1, 32], \"data_offsets\": [0, 128]}, \"" +
+                        module + ".lora_B.weight\": {\"dtype\": \"F32\", \"shape\": [32, 1], \"data_offsets\": [128, 256]}}";
+    while (header.size() % 8) header.append(' ');
+    QFile lora(dir.filePath(QStringLiteral("up.safetensors")));
+    if (!lora.open(QIODevice::WriteOnly)) return {};
+    const quint64 n = quint64(header.size());
+    for (int i = 0; i < 8; ++i) lora.putChar(char((n >> (8 * i)) & 0xff));
+    lora.write(header);
+    lora.write(QByteArray(256, '\0'));
+    lora.close();
+    QFile json(dir.filePath(QStringLiteral("motion_loras.json")));
+    if (!json.open(QIODevice::WriteOnly)) return {};
+    json.write(R"({"motion_loras": [{"phrase": "moving up", "file": "up.safetensors"}]})");
+    return dir.path();
+}
+
 }  // namespace
 
 class TestGenerate : public QObject {
@@ -160,6 +183,14 @@ private Q_SLOTS:
         QVERIFY(motion.wait(60000));
         GeneratePage* page = window->generatePage();
         QCOMPARE(page->framesBox()->value(), 16);  // video mode switched on
+        QVERIFY(!page->framesBox()->toolTip().contains(QStringLiteral("Motion words")));
+        // A module with motion words: the Video box's tooltip names them.
+        QTemporaryDir wordsDir;
+        window->loadMotionModule(motionAdapterWithWords(wordsDir));
+        QVERIFY(motion.wait(60000));
+        QVERIFY2(page->framesBox()->toolTip().contains(QStringLiteral("Motion words this module knows (each applies its "
+                                                                       "motion LoRA to the clip): “moving up”")),
+                 qPrintable(page->framesBox()->toolTip()));
         page->framesBox()->setValue(8);
         page->promptEdit()->setPlainText(QStringLiteral("a photo of a cat"));
         page->stepsBox()->setValue(2);
