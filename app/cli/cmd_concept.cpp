@@ -126,6 +126,7 @@ void print_file_info(const ConceptFileInfo& info) {
     if (info.vectors) std::cout << "vectors  " << info.vectors << "\n";
     if (info.rank) std::cout << "rank     " << info.rank << "\n";
     if (info.layers) std::cout << "layers   " << info.layers << "\n";
+    if (info.motion) std::cout << "motion   a motion LoRA: on the motion modules, for clips (needs the module it was made for)\n";
 }
 
 struct TrainOptions {

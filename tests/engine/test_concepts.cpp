@@ -142,6 +142,7 @@ TEST_CASE("LoRA: kohya and PEFT files with the same numbers give the same image;
     CHECK(inspect_concept_file(kohya).format == "kohya");
     CHECK(inspect_concept_file(peft).format == "peft");
     CHECK(inspect_concept_file(peft).method == "lora");
+    CHECK(!inspect_concept_file(peft).motion);  // a still model's LoRA
 
     const GenerateResult base = generate(*model, base_request());
     GenerateRequest r = base_request();

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "atelier/concepts.h"
 #include "atelier/engine.h"
 #include "atelier/video.h"
 #include "atelier/error.h"
@@ -377,6 +378,13 @@ TEST_CASE("motion LoRA (AnimateDiff MotionLoRA): three spellings give the clip o
     save_tensors(files[0], original);
     save_tensors(files[1], peft);
     save_tensors(files[2], kohya);
+    for (const std::string& file : files) {
+        const ConceptFileInfo info = inspect_concept_file(file);
+        CHECK(info.method == "lora");
+        CHECK(info.motion);  // every layer on the motion modules
+        CHECK(info.rank == 2);
+        CHECK(info.layers == 3);
+    }
     // The independent answer: the module's weights with W + s * up @ down written into a new adapter folder.
     auto merged_folder = [&](double strength) {
         const std::string folder = dir + "/merged-" + std::to_string(int(strength * 100));

@@ -106,6 +106,7 @@ struct ConceptFileInfo {
     int64_t vectors = 0;   // TI
     int64_t rank = 0;      // LoRA (largest)
     int64_t layers = 0;    // LoRA / rank-1 modules
+    bool motion = false;   // LoRA: every layer is in the motion modules (an AnimateDiff motion LoRA: clips only)
     std::map<std::string, std::string> metadata;
 };
 ConceptFileInfo inspect_concept_file(const std::string& path);

@@ -8,7 +8,8 @@
 //     request.on_progress = [](const atelier::TrainMotionProgress& p) { ... };
 //     atelier::TrainMotionResult result = atelier::train_motion_module(request);
 //
-// The still model (text encoder, UNet, autoencoder) stays frozen (a text LoRA, when asked, rides on it); the
+// With motion_lora_rank the module stays frozen too and a motion LoRA on its attention learns instead
+// (out_dir/motion_lora.safetensors). The still model (text encoder, UNet, autoencoder) stays frozen (a text LoRA, when asked, rides on it); the
 // motion modules learn, by epsilon prediction (MSE) on the 5-D video latents with 10% caption dropout. The
 // modules start as the identity (proj_out zero; or as `init_from`), so an untrained module leaves every
 // frame as the still model draws it. The clips' latents are encoded once (phase "encode"); AdamW with

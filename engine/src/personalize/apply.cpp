@@ -272,7 +272,7 @@ ConceptFileInfo inspect_concept_file(const std::string& path) {
         const auto it = info.metadata.find(key);
         return it == info.metadata.end() ? std::string() : it->second;
     };
-    bool kohya = false, peft = false, a1111 = false, rank1 = false;
+    bool kohya = false, peft = false, a1111 = false, rank1 = false, all_motion = true;
     for (const TensorView& t : file->tensors()) {
         info.parameters += t.numel();
         const std::string& k = t.name;
@@ -282,7 +282,9 @@ ConceptFileInfo inspect_concept_file(const std::string& path) {
                  k.find("lora_linear_layer") != std::string::npos) peft = true;
         else if (k == "emb_params" || k.rfind("string_to_param.", 0) == 0) a1111 = true;
         else if (k.rfind("values.", 0) == 0 || k == "direction") rank1 = true;
-        if (k.size() > 17 && (k.find("lora_down.weight") != std::string::npos || k.find("lora_A") != std::string::npos) &&
+        all_motion = all_motion && k.find("motion_modules") != std::string::npos;
+        if (k.size() > 17 && (k.find("lora_down.weight") != std::string::npos || k.find("lora_A") != std::string::npos ||
+                              k.find("_lora.down.weight") != std::string::npos) &&
             !t.shape.empty())
             info.rank = std::max<int64_t>(info.rank, t.shape[0]);
     }
@@ -295,6 +297,7 @@ ConceptFileInfo inspect_concept_file(const std::string& path) {
     } else if (kohya || peft) {
         info.method = "lora";
         info.format = kohya ? "kohya" : "peft";
+        info.motion = all_motion;
         for (const TensorView& t : file->tensors())
             info.layers += t.name.find("lora_down.weight") != std::string::npos ||
                            t.name.find("lora_A.") != std::string::npos || t.name.find(".down.weight") != std::string::npos;
