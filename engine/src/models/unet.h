@@ -109,6 +109,11 @@ public:
     // The motion adapter's Linears ("down_blocks.0.motion_modules.0.transformer_blocks.0.attn1.to_q", ...);
     // none without one. Apart from for_each_linear, so a concept's LoRA never lands on the motion modules.
     void for_each_motion_linear(const std::function<void(Linear&)>& visitor);
+    // Both: every Linear a LoRA file may address.
+    void for_each_lora_linear(const std::function<void(Linear&)>& visitor) {
+        for_each_linear(visitor);
+        for_each_motion_linear(visitor);
+    }
     // Every Conv2d by its diffusers name (proj_in/out when 1x1 convolutions, resnet convs): LoRA merges.
     void for_each_conv(const std::function<void(Conv2d&)>& visitor);
 

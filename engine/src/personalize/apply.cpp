@@ -19,9 +19,7 @@ LoraTargets lora_targets(Model::Impl& model) { return LoraTargets::of(*model.une
 
 std::map<std::string, Linear*> adaptable_linears(UNet2DCondition& unet) {
     std::map<std::string, Linear*> linears;
-    const auto add = [&](Linear& l) { linears[l.name] = &l; };
-    unet.for_each_linear(add);
-    unet.for_each_motion_linear(add);
+    unet.for_each_lora_linear([&](Linear& l) { linears[l.name] = &l; });
     return linears;
 }
 

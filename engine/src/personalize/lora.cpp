@@ -74,9 +74,7 @@ float LoraLayer::scale() const {
 
 LoraTargets LoraTargets::of(UNet2DCondition& unet, const ClipTextModel& text_encoder) {
     LoraTargets t;
-    const auto linear = [&](Linear& l) { t.unet[l.name] = {l.weight.size(1), l.weight.size(0)}; };
-    unet.for_each_linear(linear);
-    unet.for_each_motion_linear(linear);  // motion LoRAs (AnimateDiff MotionLoRA)
+    unet.for_each_lora_linear([&](Linear& l) { t.unet[l.name] = {l.weight.size(1), l.weight.size(0)}; });
     unet.for_each_conv([&](Conv2d& c) {
         t.unet_conv[c.name] = {c.weight.size(1) * c.weight.size(2) * c.weight.size(3), c.weight.size(0)};
     });
