@@ -424,7 +424,9 @@ void GeneratePage::setExamplePrompt(const QString& example) {
 }
 
 void GeneratePage::setMotionPhrases(const QStringList& phrases) {
-    QString tip = tr("Frames of a clip (needs a motion module: the model's own, or File > Load motion module)");
+    QString tip = tr("Frames of a clip (needs a motion module: the model's own, or File > Load motion module)\n"
+                     "Prompt travel: lines “FRAME: text” in the prompt change it over the clip, e.g.\n"
+                     "a red star on a blue background\n0: on the right\n15: on the left");
     if (!phrases.isEmpty())
         tip += tr("\nMotion words this module knows (each applies its motion LoRA to the clip): “%1”")
                    .arg(phrases.join(QStringLiteral("”, “")));

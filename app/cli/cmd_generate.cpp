@@ -189,7 +189,9 @@ void add_generate_commands(CLI::App& app, GlobalOptions& global) {
     CLI::App* gen = app.add_subcommand("generate", "text-to-image (or img2img) to PNG files carrying their parameters");
     gen->add_option("--model", o->model, "diffusers folder or .safetensors (default: the embedded model)");
     gen->add_option("--config", o->config, "LDM yaml for a single-file checkpoint");
-    CLI::Option* prompt = gen->add_option("--prompt", o->prompt, "the prompt");
+    CLI::Option* prompt = gen->add_option("--prompt", o->prompt,
+                                          "the prompt; for a clip, lines \"FRAME: text\" make it travel over the frames "
+                                          "(e.g. $'a red star\\n0: on the right\\n15: on the left')");
     CLI::Option* negative = gen->add_option("--negative", o->negative, "negative prompt");
     CLI::Option* steps = gen->add_option("--steps", o->steps, "denoising steps (default: the model's, 20 for SD)");
     CLI::Option* sampler = gen->add_option("--sampler", o->sampler, "ddim, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, lcm (default: the model's)");

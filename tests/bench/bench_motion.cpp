@@ -12,6 +12,7 @@
 //                [--sampler S] [--attribute-classifier FILE (loaded if present, else trained and saved there)]
 //                [--attribute-steps 1500] [--threads 1] [--words 0 (clips for the denoiser's reading of the words)]
 //                [--motions left,grow (the captions ask for these motions only; default all nine)]
+//                [--travel on (each motion written as prompt travel in still words instead of its phrase)]
 //
 // --words N asks whether the motion words reach the denoiser at all, without sampling: for N rendered held-out
 // clips, the epsilon loss at three noise levels with each of the nine motion phrases (same noise); the phrase
@@ -24,6 +25,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -158,12 +160,49 @@ void print_word_reading(Model& model, int n, int frames) {
                     (long long)reading.read_as[k]);
 }
 
+// --travel: the asked motion written as prompt travel in the still model's own words (atelier/prompt_travel.h),
+// what a person can write without any motion word: where the object starts and where it ends (left: from the
+// right to the left; grow: from small to large; colour change: to the colour the renderer changes it to;
+// bounce: bottom and top in turn, as the rendered bounce peaks twice). Rotation has no still words: nullopt.
+std::optional<std::string> travel_prompt(const world::Scene& scene, world::Motion motion, int frames) {
+    using world::Motion, world::Position, world::Size;
+    auto with = [&](auto change) {
+        world::Scene s = scene;
+        change(s);
+        return world::caption(s);
+    };
+    auto at = [&](Position p) { return with([p](world::Scene& s) { s.position = p; }); };
+    auto sized = [&](Size z) { return with([z](world::Scene& s) { s.size = z; }); };
+    const int last = frames - 1;
+    auto two = [&](const std::string& from, const std::string& to) {
+        return "0: " + from + "\n" + std::to_string(last) + ": " + to;
+    };
+    switch (motion) {
+    case Motion::left: return two(at(Position::right), at(Position::left));
+    case Motion::right: return two(at(Position::left), at(Position::right));
+    case Motion::up: return two(at(Position::bottom), at(Position::top));
+    case Motion::down: return two(at(Position::top), at(Position::bottom));
+    case Motion::grow: return two(sized(Size::small), sized(Size::large));
+    case Motion::shrink: return two(sized(Size::large), sized(Size::small));
+    case Motion::colour_change:
+        return two(world::caption(scene), with([&](world::Scene& s) { s.colour = world::colour_change_target(scene); }));
+    case Motion::bounce: {
+        const std::string bottom = at(Position::bottom), top = at(Position::top);
+        return "0: " + bottom + "\n" + std::to_string(last / 4) + ": " + top + "\n" + std::to_string(last / 2) + ": " +
+               bottom + "\n" + std::to_string(3 * last / 4) + ": " + top + "\n" + std::to_string(last) + ": " + bottom;
+    }
+    case Motion::rotate: return std::nullopt;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string classifier_path, model_dir, motion_dir, attribute_path, sampler;
     int64_t classifier_steps = 800, attribute_steps = 1500;
     int rendered = 270, clips = 100, frames = 16, steps = 0, threads = 1, words = 0;
+    bool travel = false;
     float guidance = 0;
     std::vector<world::Motion> asked_motions;  // empty: all nine
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -182,6 +221,7 @@ int main(int argc, char** argv) {
         else if (a == "--attribute-steps") attribute_steps = std::stoll(v);
         else if (a == "--threads") threads = std::stoi(v);
         else if (a == "--words") words = std::stoi(v);
+        else if (a == "--travel") travel = v == "on";
         else if (a == "--motions") {
             for (size_t start = 0; start <= v.size();) {
                 const size_t comma = std::min(v.find(',', start), v.size());
@@ -198,6 +238,10 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "unknown option %s\n", a.c_str());
             return 2;
         }
+    }
+    if (travel && asked_motions.empty()) {  // every motion that still words can say
+        for (int k = 0; k < world::kMotionCount; ++k)
+            if (world::Motion(k) != world::Motion::rotate) asked_motions.push_back(world::Motion(k));
     }
     if (frames < 5) {
         std::fprintf(stderr, "--frames must be >= 5 (the motion classifier reads 5 frames)\n");
@@ -291,6 +335,15 @@ int main(int argc, char** argv) {
     for (int i = 0; i < clips; ++i) {
         GenerateRequest r = base;
         r.prompt = clip_caption(scenes[size_t(i)], motions[size_t(i)]);
+        if (travel) {
+            const std::optional<std::string> text = travel_prompt(scenes[size_t(i)], motions[size_t(i)], frames);
+            if (!text) {
+                std::fprintf(stderr, "--travel on: %s has no still words\n", std::string(world::name(motions[size_t(i)])).c_str());
+                return 2;
+            }
+            r.prompt = *text;
+            if (i < 3) std::printf("travel prompt %d:\n%s\n", i, r.prompt.c_str());
+        }
         r.seed = uint64_t(i);
         r.frames = frames;
         const auto start = clock_type::now();

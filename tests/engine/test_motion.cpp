@@ -357,6 +357,62 @@ at::Tensor clip_latents(GenerateRequest request) {
 
 }  // namespace
 
+TEST_CASE("prompt travel: one text per frame, interpolated between the keyframes") {
+    model()->set_motion_module(kAdapterDir);
+    GenerateRequest request = video_request();
+    request.preview_interval = 0;
+    const at::Tensor cat = clip_latents(request);  // "a photo of a cat" on every frame
+    request.prompt = "a photo of a dog";
+    const at::Tensor dog = clip_latents(request);
+    REQUIRE(rel(dog, cat) > 1e-3);
+    SUBCASE("keyframes that all say the same give the plain prompt's clip") {
+        request.prompt = "0: a photo of a cat\n7: a photo of a cat";
+        CHECK(rel(clip_latents(request), cat) < 1e-5);  // (1 - t) a + t a rounds; another text is ~1e-2 away
+        request.prompt = "a photo,\n3: of a cat\nat night";  // one keyframe for every frame: head, text, tail
+        const at::Tensor one_keyframe = clip_latents(request);
+        request.prompt = "a photo, of a cat, at night";
+        CHECK(rel(one_keyframe, clip_latents(request)) < 1e-6);
+    }
+    SUBCASE("cat to dog: the first frame is the cat clip's, the last the dog clip's, each nearer its own") {
+        request.prompt = "0: a photo of a cat\n7: a photo of a dog";
+        const at::Tensor travel = clip_latents(request);
+        auto frame = [](const at::Tensor& clip, int64_t f) { return clip.select(2, f); };
+        const double first_to_cat = rel(frame(travel, 0), frame(cat, 0)), first_to_dog = rel(frame(travel, 0), frame(dog, 0));
+        const double last_to_cat = rel(frame(travel, 7), frame(cat, 7)), last_to_dog = rel(frame(travel, 7), frame(dog, 7));
+        MESSAGE("frame 0: to cat " << first_to_cat << ", to dog " << first_to_dog << "; frame 7: to cat " << last_to_cat
+                                   << ", to dog " << last_to_dog);
+        CHECK(first_to_cat < first_to_dog);
+        CHECK(last_to_dog < last_to_cat);
+        CHECK(rel(travel, cat) > 1e-3);
+        CHECK(rel(travel, dog) > 1e-3);
+    }
+    SUBCASE("clip b of a batch is the travel from seed + b alone") {
+        request.init_latents.reset();
+        request.prompt = "0: a photo of a cat\n7: a photo of a dog";
+        request.steps = 2;
+        request.batch = 2;
+        request.seed = 40;
+        const GenerateResult two = generate(*model(), request);
+        request.batch = 1;
+        request.seed = 41;
+        const GenerateResult one = generate(*model(), request);
+        REQUIRE(two.images.size() == 16);
+        int worst = 0;
+        for (int f = 0; f < 8; ++f)
+            for (size_t k = 0; k < one.images[size_t(f)].pixels.size(); ++k)
+                worst = std::max(worst, std::abs(int(one.images[size_t(f)].pixels[k]) - int(two.images[size_t(8 + f)].pixels[k])));
+        CHECK(worst <= 1);  // a batch of two rounds differently in BLAS (the plain prompt's clips too); frames in the
+                            // wrong order would give another frame's text, far more than one level
+    }
+    SUBCASE("a keyframe beyond the clip, keyframes out of order") {
+        request.prompt = "a photo of\n0: a cat\n8: a dog";
+        CHECK(error_of([&] { generate(*model(), request); }).find("keyframe 8 is beyond the clip's 8 frames") != std::string::npos);
+        request.prompt = "a photo of\n5: a cat\n2: a dog";
+        CHECK(error_of([&] { generate(*model(), request); }).find("frames must ascend") != std::string::npos);
+    }
+    model()->set_motion_module("");
+}
+
 TEST_CASE("motion LoRA (AnimateDiff MotionLoRA): three spellings give the clip of the module with the delta merged") {
     const std::vector<MotionLoraLayer> layers = random_motion_lora();
     const std::string dir = temp_path("motion-lora");

@@ -75,7 +75,8 @@ public:
     // -> predicted noise (or v) [B, out_channels, H, W]. Any H, W (skips are matched by size).
     // A video sample [B, C, F, H, W] gives [B, out_channels, F, H, W] (diffusers UNetMotionModel): the
     // frames run through the spatial layers as a batch of B*F images (frame-minor) with the timestep and
-    // text of their video, and the motion adapter, if set, mixes the F frames of each video.
+    // text of their video (or, given [B*F, T, D], each frame its own text: prompt travel), and the motion
+    // adapter, if set, mixes the F frames of each video.
     at::Tensor forward(const at::Tensor& sample, const at::Tensor& timesteps,
                        const at::Tensor& encoder_hidden_states) const;
 

@@ -29,17 +29,19 @@ at::Tensor UNet2DCondition::forward_video(const at::Tensor& sample, const at::Te
     if (motion_ && F > motion_->max_frames())
         throw Error("UNet: " + std::to_string(F) + " frames, but the motion module (" + motion_->source() +
                     ") supports at most " + std::to_string(motion_->max_frames()));
-    if (encoder_hidden_states.dim() != 3 || encoder_hidden_states.size(0) != B)
+    if (encoder_hidden_states.dim() != 3 || (encoder_hidden_states.size(0) != B && encoder_hidden_states.size(0) != B * F))
         throw Error("UNet: encoder_hidden_states must be [" + std::to_string(B) + ", T, D] for " + std::to_string(B) +
-                    " videos, found " + shape_string(encoder_hidden_states.sizes()));
+                    " videos (or [" + std::to_string(B * F) + ", T, D], one text per frame), found " +
+                    shape_string(encoder_hidden_states.sizes()));
     if (!(timesteps.numel() == 1 || (timesteps.dim() == 1 && timesteps.size(0) == B)))
         throw Error("UNet: timesteps must be a scalar or [" + std::to_string(B) + "], found " +
                     shape_string(timesteps.sizes()));
     // [B, C, F, H, W] -> [B, F, C, H, W] -> [(B*F), C, H, W]: row b*F + f is frame f of video b; every
-    // frame gets its video's timestep and text (repeat_interleave).
+    // frame gets its video's timestep and text (repeat_interleave), or its own text (prompt travel).
     const at::Tensor frames = sample.permute({0, 2, 1, 3, 4}).reshape({B * F, C, H, W});
     const at::Tensor t = timesteps.reshape({-1}).expand({B}).repeat_interleave(F, 0);
-    const at::Tensor context = encoder_hidden_states.repeat_interleave(F, 0);
+    const at::Tensor context =
+        encoder_hidden_states.size(0) == B * F && F > 1 ? encoder_hidden_states : encoder_hidden_states.repeat_interleave(F, 0);
     const at::Tensor out = forward_frames(frames, t, context, F);
     return out.reshape({B, F, out.size(1), H, W}).permute({0, 2, 1, 3, 4}).contiguous();
 }

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "atelier/error.h"
+#include "atelier/prompt_travel.h"
 #include "personalize/apply.h"
 #include "runtime/model_impl.h"
 #include "sampling/scheduler.h"
@@ -36,6 +37,18 @@ double ms_since(Clock::time_point start) {
 }
 
 at::Tensor cpu_float(const at::Tensor& t) { return t.detach().to(at::kCPU, at::kFloat).clone(); }
+
+// Spherical interpolation between two text encodings taken as one vector each (prompt travel, as the
+// A1111 AnimateDiff extension does); nearly parallel ones are interpolated linearly.
+at::Tensor slerp(const at::Tensor& a, const at::Tensor& b, double t) {
+    if (t <= 0) return a;
+    if (t >= 1) return b;
+    const at::Tensor a32 = a.to(at::kFloat), b32 = b.to(at::kFloat);
+    const double dot = ((a32 / a32.norm()) * (b32 / b32.norm())).sum().item<double>();
+    if (std::fabs(dot) > 0.9995) return ((1 - t) * a32 + t * b32).to(a.scalar_type());
+    const double omega = std::acos(dot);
+    return ((std::sin((1 - t) * omega) * a32 + std::sin(t * omega) * b32) / std::sin(omega)).to(a.scalar_type());
+}
 
 at::Tensor from_float_tensor(const FloatTensor& tensor, const std::string& what) {
     int64_t numel = 1;
@@ -194,8 +207,11 @@ GenerateResult generate_traced(Model& model, const GenerateRequest& asked, Pipel
         if (ids_out) *ids_out = ids_t.clone();
         return m.text_encoder->forward(ids_t.to(m.device), request.clip_skip);
     };
+    // Prompt travel (atelier/prompt_travel.h): a clip's text changes over its frames; stills use frame 0's.
+    const std::optional<PromptTravel> travel = parse_prompt_travel(request.prompt);
+    if (travel && frames) check_prompt_travel(*travel, int(frames));
     at::Tensor prompt_ids, negative_ids;
-    const at::Tensor prompt_embeds = encode(request.prompt, &prompt_ids);
+    const at::Tensor prompt_embeds = encode(travel ? travel->keyframes.front().prompt : request.prompt, &prompt_ids);
     at::Tensor negative_embeds;
     if (cfg) negative_embeds = encode(request.negative_prompt, &negative_ids);
     if (trace) {
@@ -208,6 +224,18 @@ GenerateResult generate_traced(Model& model, const GenerateRequest& asked, Pipel
     }
     at::Tensor context = prompt_embeds.expand({batch, -1, -1});
     if (cfg) context = at::cat({negative_embeds.expand({batch, -1, -1}), context}, 0);
+    if (travel && frames) {  // one text per frame: rows b * F + f, as the UNet lays out a clip's frames
+        std::vector<at::Tensor> keyframe_embeds{prompt_embeds};
+        for (size_t k = 1; k < travel->keyframes.size(); ++k)
+            keyframe_embeds.push_back(encode(travel->keyframes[k].prompt, nullptr));
+        std::vector<at::Tensor> per_frame;
+        for (int64_t f = 0; f < frames; ++f) {
+            const PromptTravel::Position p = travel->at(int(f));
+            per_frame.push_back(slerp(keyframe_embeds[p.before], keyframe_embeds[p.after], p.t));
+        }
+        context = at::cat(per_frame, 0).repeat({batch, 1, 1});
+        if (cfg) context = at::cat({negative_embeds.expand({batch * frames, -1, -1}), context}, 0);
+    }
     context = context.to(m.dtype).contiguous();
 
     // ---- 4. initial latents, one torch CPU generator per image (seed + i)

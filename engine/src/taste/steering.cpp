@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "atelier/prompt_travel.h"
 #include "atelier/taste.h"
 #include "taste/taste_internal.h"
 
@@ -131,11 +132,6 @@ PromptSearchResult search_prompt_additions(const std::string& prompt, const std:
         result.trials.push_back({addition, p, mean});
         return mean;
     };
-    auto join = [](const std::string& base, const std::string& phrase) {
-        const std::string b = base;
-        const size_t end = b.find_last_not_of(" \t,");
-        return end == std::string::npos ? phrase : b.substr(0, end + 1) + ", " + phrase;
-    };
     result.prompt = prompt;
     result.base_reward = result.reward = evaluate("", prompt);
     std::vector<bool> used(candidates.size(), false);
@@ -145,7 +141,7 @@ PromptSearchResult search_prompt_additions(const std::string& prompt, const std:
         for (size_t c = 0; c < candidates.size(); ++c) {
             const std::string phrase = lower_trim(candidates[c]);
             if (used[c] || phrase.empty() || lower_trim(result.prompt).find(phrase) != std::string::npos) continue;
-            const double r = evaluate(candidates[c], join(result.prompt, candidates[c]));
+            const double r = evaluate(candidates[c], append_to_prompt(result.prompt, candidates[c]));
             if (r > best_reward) {
                 best_reward = r;
                 best = int(c);
@@ -155,7 +151,7 @@ PromptSearchResult search_prompt_additions(const std::string& prompt, const std:
         used[size_t(best)] = true;
         result.additions.push_back(candidates[size_t(best)]);
         result.gains.push_back(best_reward - result.reward);
-        result.prompt = join(result.prompt, candidates[size_t(best)]);
+        result.prompt = append_to_prompt(result.prompt, candidates[size_t(best)]);
         result.reward = best_reward;
     }
     return result;

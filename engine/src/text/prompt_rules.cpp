@@ -1,5 +1,7 @@
 #include "atelier/prompt_rules.h"
 
+#include "atelier/prompt_travel.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -32,11 +34,6 @@ bool strip_negation(std::string& phrase) {
     return false;
 }
 
-void append_phrase(std::string& text, const std::string& phrase) {
-    const std::string trimmed = trim(text);
-    text = trimmed.empty() ? phrase : trimmed + ", " + phrase;
-}
-
 }  // namespace
 
 EffectivePrompt apply_memory_rules(const std::string& prompt, const std::string& negative_prompt,
@@ -57,7 +54,7 @@ EffectivePrompt apply_memory_rules(const std::string& prompt, const std::string&
         if (phrase.empty()) continue;
         std::string& target = negative ? result.negative_prompt : result.prompt;
         if (lower(target).find(lower(phrase)) != std::string::npos) continue;
-        append_phrase(target, phrase);
+        target = append_to_prompt(target, phrase);
         result.applied_entry_ids.push_back(entry->id);
         result.applied_texts.push_back((negative ? "-" : "+") + phrase);
     }
