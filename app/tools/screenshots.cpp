@@ -5,6 +5,7 @@
 #include <QElapsedTimer>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QPainter>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -13,8 +14,10 @@
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
+#include <algorithm>
 #include <cstdio>
 
+#include "ClipPlayer.h"
 #include "ComparePage.h"
 #include "ConceptsPage.h"
 #include "GeneratePage.h"
@@ -39,6 +42,20 @@ void save(QWidget* widget, const QString& path) {
     const QImage shot = widget->grab().toImage();
     if (!shot.save(path)) std::fprintf(stderr, "could not write %s\n", qPrintable(path));
     else std::printf("wrote %s (%dx%d)\n", qPrintable(path), shot.width(), shot.height());
+}
+
+// Frames 0, 2, ... 14 of a clip side by side, each 128x128 with a white gap, as the README shows them.
+void saveStrip(const QVector<QImage>& frames, const QString& path) {
+    const int shown = std::min<int>(8, (int(frames.size()) + 1) / 2), cell = 128, gap = 4;
+    QImage strip(shown * (cell + gap), cell + gap, QImage::Format_RGB32);
+    strip.fill(Qt::white);
+    QPainter painter(&strip);
+    painter.setRenderHint(QPainter::SmoothPixmapTransform);
+    for (int k = 0; k < shown; ++k)
+        painter.drawImage(QRect(k * (cell + gap) + gap / 2, gap / 2, cell, cell), frames[2 * k]);
+    painter.end();
+    if (!strip.save(path)) std::fprintf(stderr, "could not write %s\n", qPrintable(path));
+    else std::printf("wrote %s (%dx%d)\n", qPrintable(path), strip.width(), strip.height());
 }
 
 bool generate(MainWindow& window, const QString& prompt, int batch, int steps, int seed) {
@@ -105,6 +122,13 @@ int main(int argc, char** argv) {
     window.generatePage()->framesBox()->setValue(16);
     generate(window, QStringLiteral("a yellow heart moving up on a striped blue background"), 1, 10, 2);
     save(&window, out + QStringLiteral("/generate-video.png"));
+    saveStrip(window.generatePage()->player()->frames(), out + QStringLiteral("/clip-strip.png"));
+    // Prompt travel: the still model's size words make the star grow over the clip.
+    generate(window,
+             QStringLiteral("0: a small green star in the centre on a plain white background\n"
+                            "15: a large green star in the centre on a plain white background"),
+             1, 10, 2);
+    saveStrip(window.generatePage()->player()->frames(), out + QStringLiteral("/travel-strip.png"));
     window.generatePage()->framesBox()->setValue(0);
     window.generatePage()->promptEdit()->setPlainText(prompts[2]);
 

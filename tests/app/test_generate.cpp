@@ -2,6 +2,8 @@
 // labels: slow
 // Generating through the studio (worker thread, previews, cancel) gives the same pixels as atelier-cli,
 // and bad models give a clear message while the studio keeps working.
+#include <algorithm>
+
 #include <QtTest>
 #include <QComboBox>
 #include <QMessageBox>
@@ -210,6 +212,29 @@ private Q_SLOTS:
         player->seek(5);
         QCOMPARE(player->frame(), 5);
         QVERIFY(shown >= 0);
+
+        // Prompt travel from the prompt box: a keyframe beyond the clip is refused with a message that says
+        // so; a good one makes a clip whose prompt is stored as written (so it regenerates).
+        MessageCatcher catcher;
+        QSignalSpy failed(window->jobRunner(), &JobRunner::generationFailed);
+        page->promptEdit()->setPlainText(QStringLiteral("a photo of\n0: a cat\n8: a dog"));
+        page->generateButton()->click();
+        QVERIFY(failed.wait(60000));
+        QVERIFY2(failed.at(0).at(1).toString().contains(QStringLiteral("keyframe 8 is beyond the clip's 8 frames")),
+                 qPrintable(failed.at(0).at(1).toString()));
+        QTRY_COMPARE(catcher.texts.size(), 1);
+        QTRY_VERIFY_WITH_TIMEOUT(!window->jobRunner()->isBusy(), 10000);
+        const QString travel = QStringLiteral("a photo of\n0: a cat\n7: a dog");
+        page->promptEdit()->setPlainText(travel);
+        page->generateButton()->click();
+        QVERIFY(generated.wait(120000));
+        QCOMPARE(page->gallery()->itemCount(), 2);
+        QCOMPARE(page->gallery()->entry(0).payload.value<QVector<QImage>>().size() +
+                     page->gallery()->entry(1).payload.value<QVector<QImage>>().size(),
+                 16);
+        const auto records = window->store()->list_generations(window->profileId());
+        QVERIFY(std::any_of(records.begin(), records.end(),
+                            [&](const atelier::GenerationRecord& r) { return r.prompt == travel.toStdString(); }));
     }
 
     void badModelsGiveClearMessages() {

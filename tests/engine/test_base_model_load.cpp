@@ -7,7 +7,9 @@
 #include <ATen/Parallel.h>
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
 #include "atelier/engine.h"
@@ -98,6 +100,61 @@ TEST_CASE("the shipped model carries its motion module: clips work with no other
     const std::vector<uint8_t> with_module = generate(*model, still).images.at(0).pixels;
     model->set_motion_module("");
     CHECK(generate(*model, still).images.at(0).pixels == with_module);
+}
+
+namespace {
+
+// The object's pixels: those far (L1 > 120) from the picture's top-left corner, the plain background.
+struct ObjectPixels {
+    int count = 0;
+    double red = 0, blue = 0;  // mean channel values over them
+};
+
+ObjectPixels object_pixels(const Image& image) {
+    ObjectPixels o;
+    const uint8_t* bg = image.pixels.data();
+    for (size_t p = 0; p + 2 < image.pixels.size(); p += 3) {
+        const uint8_t* px = image.pixels.data() + p;
+        if (std::abs(px[0] - bg[0]) + std::abs(px[1] - bg[1]) + std::abs(px[2] - bg[2]) <= 120) continue;
+        ++o.count;
+        o.red += px[0];
+        o.blue += px[2];
+    }
+    if (o.count) o.red /= o.count, o.blue /= o.count;
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("prompt travel on the shipped model: size and colour words change the object over the clip") {
+    at::set_num_threads(1);
+    LoadOptions load;
+    load.path = kModel.string();
+    auto model = Model::load(load);
+    GenerateRequest r;
+    r.frames = 16;
+    r.preview_interval = 0;
+    for (uint64_t seed : {1, 2}) {
+        INFO("seed " << seed);
+        r.seed = seed;
+        r.prompt = "0: a small green star in the centre on a plain white background\n"
+                   "15: a large green star in the centre on a plain white background";
+        const GenerateResult grow = generate(*model, r);
+        REQUIRE(grow.images.size() == 16);
+        const int early = object_pixels(grow.images[2]).count, late = object_pixels(grow.images[14]).count;
+        MESSAGE("object pixels, frame 2: " << early << ", frame 14: " << late);
+        CHECK(late > 3 * std::max(early, 1));
+
+        r.prompt = "0: a red circle in the centre on a plain white background\n"
+                   "15: a blue circle in the centre on a plain white background";
+        const GenerateResult change = generate(*model, r);
+        const ObjectPixels first = object_pixels(change.images[1]), last = object_pixels(change.images[15]);
+        MESSAGE("frame 1: red " << first.red << " blue " << first.blue << "; frame 15: red " << last.red << " blue " << last.blue);
+        REQUIRE(first.count > 20);
+        REQUIRE(last.count > 20);
+        CHECK(first.red > first.blue + 60);
+        CHECK(last.blue > last.red + 60);
+    }
 }
 
 TEST_CASE("default_model_dir finds the shipped model in the source tree") {
