@@ -163,6 +163,20 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
                     r.out_dir.c_str(), duration(result.encode_seconds).c_str(), duration(result.train_seconds).c_str(),
                     result.loss, (long long)result.parameters, (long long)result.text_lora_parameters);
     });
+
+    auto extract = std::make_shared<ExtractMotionLoraRequest>();
+    auto* xcmd = app.add_subcommand("extract-motion-lora",
+                                    "a motion LoRA from a fine-tuned motion module (truncated SVD of each Linear's change)");
+    xcmd->add_option("--base", extract->base, "the motion module the LoRA will apply to (folder or file)")->required();
+    xcmd->add_option("--tuned", extract->tuned, "the same module fine-tuned (train-motion --init-from BASE)")->required();
+    xcmd->add_option("--rank", extract->rank, "rank per Linear")->capture_default_str();
+    xcmd->add_option("-o,--output", extract->out_path, "the LoRA file to write (.safetensors, diffusers/PEFT keys)")->required();
+    xcmd->callback([extract] {
+        const ExtractMotionLoraResult r = extract_motion_lora(*extract);
+        std::printf("wrote %s: %d Linears, %lld values; the pairs keep %.1f%% of the Linear weights' change, "
+                    "%.1f%% of the whole change lay outside them (biases, norms) and is not carried\n",
+                    extract->out_path.c_str(), r.layers, (long long)r.values, 100 * r.kept, 100 * r.outside);
+    });
 }
 
 }  // namespace atelier::cli

@@ -12,6 +12,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <sys/wait.h>
 #include <fstream>
@@ -19,6 +20,7 @@
 
 #include "atelier/concepts.h"
 #include "atelier/engine.h"
+#include "atelier/train_motion.h"
 #include "atelier/video.h"
 #include "atelier/error.h"
 #include "atelier/image.h"
@@ -499,6 +501,118 @@ TEST_CASE("motion LoRA (AnimateDiff MotionLoRA): three spellings give the clip o
     kohya_still.loras = {{files[2], 1.0f}};
     CHECK(error_of([&] { generate(*model(), kohya_still); }).find("a motion LoRA: it needs a motion module loaded") !=
           std::string::npos);
+}
+
+namespace {
+
+// The fixture's adapter with `deltas` (diffusers weight name -> change) added, written as a MotionAdapter folder.
+std::string tuned_adapter(const std::string& name, const std::map<std::string, at::Tensor>& deltas) {
+    const std::string dir = temp_path(name);
+    fs::create_directories(dir);
+    fs::copy_file(kAdapterDir + "/config.json", dir + "/config.json", fs::copy_options::overwrite_existing);
+    TensorMap weights = MotionAdapter::read_weights(kAdapterDir);
+    for (const auto& [key, delta] : deltas) {
+        REQUIRE(weights.count(key));
+        weights[key] = weights[key] + delta.to(weights[key].scalar_type());
+    }
+    save_tensors(dir + "/diffusion_pytorch_model.safetensors", weights);
+    return dir;
+}
+
+}  // namespace
+
+TEST_CASE("extract-motion-lora: the truncated SVD of a fine-tuning's change, applied as a motion LoRA, gives its clips") {
+    // A known rank-2 change on three Linears (the fine-tuning), the rest of the module as it was.
+    std::map<std::string, at::Tensor> deltas;
+    for (const MotionLoraLayer& l : random_motion_lora()) deltas[l.module + ".weight"] = at::matmul(l.up, l.down) * 0.3;
+    const std::string tuned = tuned_adapter("tuned", deltas);
+
+    ExtractMotionLoraRequest request;
+    request.base = kAdapterDir;
+    request.tuned = tuned;
+    request.rank = 2;
+    request.out_path = temp_path("extracted-r2.safetensors");
+    const ExtractMotionLoraResult full = extract_motion_lora(request);
+    CHECK(full.layers == 3);
+    CHECK(full.kept == doctest::Approx(1.0).epsilon(1e-9));
+    CHECK(full.outside == 0.0);
+    // The file holds each change exactly (PEFT keys, scale 1).
+    const TensorMap file = load_tensors(request.out_path);
+    CHECK(file.size() == 6);
+    for (const auto& [key, delta] : deltas) {
+        const std::string stem = "unet." + key.substr(0, key.size() - 7);
+        const at::Tensor product = at::matmul(file.at(stem + ".lora_B.weight"), file.at(stem + ".lora_A.weight"));
+        CHECK(rel(product, delta) < 1e-5);
+    }
+    // Applied to the base module, the LoRA gives the tuned module's clip.
+    GenerateRequest clip_request = video_request();
+    clip_request.preview_interval = 0;
+    model()->set_motion_module(tuned);
+    const at::Tensor tuned_clip = clip_latents(clip_request);
+    model()->set_motion_module(kAdapterDir);
+    const at::Tensor base_clip = clip_latents(clip_request);
+    clip_request.loras = {{request.out_path, 1.0f}};
+    const at::Tensor lora_clip = clip_latents(clip_request);
+    MESSAGE("base vs tuned " << rel(base_clip, tuned_clip) << ", base + extracted LoRA vs tuned " << rel(lora_clip, tuned_clip));
+    CHECK(rel(base_clip, tuned_clip) > 1e-3);
+    CHECK(rel(lora_clip, tuned_clip) < 1e-5);
+
+    // Rank 1 of a rank-2 change: the best rank-1 approximation (Eckart–Young), no worse than keeping either of the
+    // change's own two terms, and `kept` is what the file's factors keep.
+    request.rank = 1;
+    request.out_path = temp_path("extracted-r1.safetensors");
+    const ExtractMotionLoraResult one = extract_motion_lora(request);
+    const TensorMap file1 = load_tensors(request.out_path);
+    double total = 0, missed = 0;
+    for (const MotionLoraLayer& l : random_motion_lora()) {
+        const at::Tensor delta = deltas.at(l.module + ".weight");
+        const std::string stem = "unet." + l.module;
+        const at::Tensor approx = at::matmul(file1.at(stem + ".lora_B.weight"), file1.at(stem + ".lora_A.weight"));
+        CHECK(file1.at(stem + ".lora_A.weight").size(0) == 1);
+        const double error = (delta - approx).pow(2).sum().item<double>();
+        for (int64_t k = 0; k < 2; ++k) {
+            const at::Tensor term = at::outer(l.up.select(1, k), l.down.select(0, k)) * 0.3;
+            CHECK(error <= (delta - term).pow(2).sum().item<double>() + 1e-6);
+        }
+        total += delta.pow(2).sum().item<double>();
+        missed += error;
+    }
+    CHECK(one.kept == doctest::Approx(1.0 - missed / total).epsilon(1e-4));
+    CHECK(one.kept < 0.999);
+
+    // A bias change cannot ride on a LoRA: reported as the share outside.
+    const std::string bias_key = random_motion_lora()[0].module;
+    const at::Tensor bias_delta = at::full({32}, 0.05);
+    const std::string with_bias = tuned_adapter("tuned-bias", {{bias_key + ".weight", deltas.at(bias_key + ".weight")},
+                                                               {bias_key.substr(0, bias_key.rfind('.')) + ".to_out.0.bias", bias_delta}});
+    request.tuned = with_bias;
+    request.rank = 2;
+    request.out_path = temp_path("extracted-bias.safetensors");
+    const ExtractMotionLoraResult biased = extract_motion_lora(request);
+    const double w = deltas.at(bias_key + ".weight").pow(2).sum().item<double>(), b = bias_delta.pow(2).sum().item<double>();
+    CHECK(biased.layers == 1);
+    CHECK(biased.outside == doctest::Approx(b / (b + w)).epsilon(1e-4));
+
+    // Errors: the same module twice; a module of another shape; a rank below 1.
+    request.tuned = kAdapterDir;
+    CHECK(error_of([&] { extract_motion_lora(request); }).find("identical") != std::string::npos);
+    request.tuned = kOriginal;  // the same weights in the original layout: also identical
+    CHECK(error_of([&] { extract_motion_lora(request); }).find("identical") != std::string::npos);
+    const std::string other = temp_path("other-shape");
+    fs::create_directories(other);
+    fs::copy_file(kAdapterDir + "/config.json", other + "/config.json", fs::copy_options::overwrite_existing);
+    TensorMap reshaped = MotionAdapter::read_weights(kAdapterDir);
+    const std::string key = random_motion_lora()[0].module + ".weight";
+    reshaped[key] = at::zeros({32, 16});
+    save_tensors(other + "/diffusion_pytorch_model.safetensors", reshaped);
+    request.tuned = other;
+    const std::string shape_error = error_of([&] { extract_motion_lora(request); });
+    CHECK(shape_error.find("'" + key + "' is [32, 32]") != std::string::npos);
+    CHECK(shape_error.find("[32, 16]") != std::string::npos);
+    request.tuned = tuned;
+    request.rank = 0;
+    CHECK(error_of([&] { extract_motion_lora(request); }).find("rank must be >= 1") != std::string::npos);
+    model()->set_motion_module("");
 }
 
 TEST_CASE("motion words: a module folder's motion_loras.json applies a motion LoRA to clips whose prompt holds its phrase") {

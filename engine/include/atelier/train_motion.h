@@ -94,4 +94,27 @@ struct TrainMotionResult {
 // or the UNet's channels do not divide into `heads`.
 TrainMotionResult train_motion_module(const TrainMotionRequest& request);
 
+// A motion LoRA extracted from a fine-tuned motion module, as kohya's extract_lora_from_models does for UNets:
+// for every Linear of the module, the best rank-`rank` approximation (truncated SVD) of tuned - base, written
+// with diffusers/PEFT keys to `out_path` — a small file that turns `base` into (nearly) `tuned` wherever a
+// motion LoRA applies (--lora, <lora:...>, a motion folder's motion_loras.json). Changes outside the Linears'
+// weights (biases, norms) cannot ride on a LoRA: the result says how large a share of the change they were.
+struct ExtractMotionLoraRequest {
+    std::string base;      // the motion module the LoRA will apply to: MotionAdapter folder or original file
+    std::string tuned;     // the same module after fine-tuning (either layout)
+    std::string out_path;  // .safetensors to write
+    int rank = 32;         // per Linear, at most min(in, out)
+};
+
+struct ExtractMotionLoraResult {
+    int layers = 0;        // Linears that changed, one LoRA pair each
+    int64_t values = 0;    // numbers in the file
+    double kept = 0;       // share of the Linear weight changes' squared norm the pairs keep (1: exact)
+    double outside = 0;    // share of the whole change's squared norm outside the Linear weights (not carried)
+};
+
+// Throws atelier::Error naming the file and tensor when the two modules differ in layout or shapes, when
+// nothing changed, or for a rank < 1.
+ExtractMotionLoraResult extract_motion_lora(const ExtractMotionLoraRequest& request);
+
 }  // namespace atelier

@@ -251,10 +251,16 @@ MotionAdapter::MotionAdapter(MotionAdapterConfig config, const TensorMap& input,
                     std::to_string(c.mid_layers) + " in the mid block (first: '" + unused.front() + "')");
 }
 
-std::shared_ptr<MotionAdapter> MotionAdapter::load(const std::string& path, int heads) {
+namespace {
+
+// A motion module's weights file and, for a diffusers folder, its config.json ("" for a single file).
+struct ModuleFiles {
+    std::string weights, config;
+};
+
+ModuleFiles module_files(const std::string& path) {
     std::error_code ec;
     fs::path weights_path(path);
-    nlohmann::json config_json;
     std::string config_path;
     if (fs::is_directory(weights_path, ec)) {
         config_path = (weights_path / "config.json").string();
@@ -269,6 +275,20 @@ std::shared_ptr<MotionAdapter> MotionAdapter::load(const std::string& path, int 
     } else {
         throw Error(path + ": no such file or folder");
     }
+    return {weights_path.string(), config_path};
+}
+
+}  // namespace
+
+TensorMap MotionAdapter::read_weights(const std::string& path) {
+    const TensorMap weights = load_tensors(module_files(path).weights);
+    return is_original_layout(weights) ? convert_original(weights) : weights;
+}
+
+std::shared_ptr<MotionAdapter> MotionAdapter::load(const std::string& path, int heads) {
+    const ModuleFiles files = module_files(path);
+    const std::string& config_path = files.config;
+    nlohmann::json config_json;
     if (!config_path.empty()) {
         try {
             config_json = nlohmann::json::parse(read_file_text(config_path));
@@ -277,7 +297,7 @@ std::shared_ptr<MotionAdapter> MotionAdapter::load(const std::string& path, int 
         }
         if (!config_json.is_object()) throw Error(config_path + ": expected a JSON object");
     }
-    const std::string file = weights_path.string();
+    const std::string& file = files.weights;
     const TensorMap weights = load_tensors(file);
     MotionAdapterConfig c = infer(weights, file);
     c.heads = 8;

@@ -64,6 +64,8 @@ public:
     // shapes: `heads` > 0 wins, else the folder's config.json, else 8 (every published module).
     // Errors name the file and the tensor.
     static std::shared_ptr<MotionAdapter> load(const std::string& path, int heads = 0);
+    // The weights of such a folder or file, named in diffusers' layout (original names converted).
+    static TensorMap read_weights(const std::string& path);
     // From tensors in either layout (original names are converted); `config` as given.
     MotionAdapter(MotionAdapterConfig config, const TensorMap& weights, const std::string& where);
 
