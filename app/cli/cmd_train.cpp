@@ -171,6 +171,7 @@ void add_train_commands(CLI::App& app, GlobalOptions& global) {
     xcmd->add_option("--tuned", extract->tuned, "the same module fine-tuned (train-motion --init-from BASE)")->required();
     xcmd->add_option("--rank", extract->rank, "rank per Linear")->capture_default_str();
     xcmd->add_option("-o,--output", extract->out_path, "the LoRA file to write (.safetensors, diffusers/PEFT keys)")->required();
+    xcmd->add_flag("--half", extract->half, "store the factors as float16 (half the size)");
     xcmd->callback([extract] {
         const ExtractMotionLoraResult r = extract_motion_lora(*extract);
         std::printf("wrote %s: %d Linears, %lld values; the pairs keep %.1f%% of the Linear weights' change, "

@@ -556,6 +556,15 @@ TEST_CASE("extract-motion-lora: the truncated SVD of a fine-tuning's change, app
     MESSAGE("base vs tuned " << rel(base_clip, tuned_clip) << ", base + extracted LoRA vs tuned " << rel(lora_clip, tuned_clip));
     CHECK(rel(base_clip, tuned_clip) > 1e-3);
     CHECK(rel(lora_clip, tuned_clip) < 1e-5);
+    // Stored as float16: half the file, the clip within float16's rounding.
+    request.half = true;
+    request.out_path = temp_path("extracted-r2-half.safetensors");
+    extract_motion_lora(request);
+    CHECK((load_tensors(request.out_path).begin()->second.scalar_type() == at::kHalf));
+    CHECK(fs::file_size(request.out_path) < fs::file_size(temp_path("extracted-r2.safetensors")));
+    clip_request.loras = {{request.out_path, 1.0f}};
+    CHECK(rel(clip_latents(clip_request), tuned_clip) < 1e-3);
+    request.half = false;
 
     // Rank 1 of a rank-2 change: the best rank-1 approximation (Eckart–Young), no worse than keeping either of the
     // change's own two terms, and `kept` is what the file's factors keep.

@@ -104,11 +104,12 @@ struct ExtractMotionLoraRequest {
     std::string tuned;     // the same module after fine-tuning (either layout)
     std::string out_path;  // .safetensors to write
     int rank = 32;         // per Linear, at most min(in, out)
+    bool half = false;     // store the factors as float16 (half the file; what kohya's extraction usually saves)
 };
 
 struct ExtractMotionLoraResult {
     int layers = 0;        // Linears that changed, one LoRA pair each
-    int64_t values = 0;    // numbers in the file
+    int64_t values = 0;    // numbers in the file (2 or 4 bytes each)
     double kept = 0;       // share of the Linear weight changes' squared norm the pairs keep (1: exact)
     double outside = 0;    // share of the whole change's squared norm outside the Linear weights (not carried)
 };

@@ -203,12 +203,12 @@ void write_lora_kohya(const std::string& path, const std::vector<LoraLayer>& lay
 }
 
 void write_lora_peft(const std::string& path, const std::vector<LoraLayer>& layers,
-                     const std::map<std::string, std::string>& metadata) {
+                     const std::map<std::string, std::string>& metadata, at::ScalarType dtype) {
     TensorMap out;
     for (const LoraLayer& l : layers) {
         const std::string stem = (l.component == "unet" ? "unet." : "text_encoder.") + l.module;
-        out[stem + ".lora_A.weight"] = l.down.detach().to(at::kCPU, at::kFloat).contiguous();
-        out[stem + ".lora_B.weight"] = l.up.detach().to(at::kCPU, at::kFloat).contiguous();
+        out[stem + ".lora_A.weight"] = l.down.detach().to(at::kCPU, dtype).contiguous();
+        out[stem + ".lora_B.weight"] = l.up.detach().to(at::kCPU, dtype).contiguous();
         if (l.alpha > 0 && l.alpha != float(l.down.size(0)))
             out[stem + ".alpha"] = at::scalar_tensor(l.alpha, at::kFloat);
     }

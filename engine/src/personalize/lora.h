@@ -52,11 +52,11 @@ LoraFile read_lora(const std::string& path, const TensorMap& tensors, const Lora
 LoraFile read_lora(const std::string& path, const LoraTargets& targets);
 
 // Writes `layers` with kohya keys (alpha stored) or PEFT keys (lora_A/lora_B, alpha in `<module>.alpha`
-// when it differs from the rank).
+// when it differs from the rank; the factors in `dtype`).
 void write_lora_kohya(const std::string& path, const std::vector<LoraLayer>& layers,
                       const std::map<std::string, std::string>& metadata = {});
 void write_lora_peft(const std::string& path, const std::vector<LoraLayer>& layers,
-                     const std::map<std::string, std::string>& metadata = {});
+                     const std::map<std::string, std::string>& metadata = {}, at::ScalarType dtype = at::kFloat);
 
 // y + scale * up(down(x)) on a Linear's output; `down`/`up` may be trainable leaves.
 class LoraAdapter : public LinearAdapter {

@@ -70,7 +70,8 @@ ExtractMotionLoraResult extract_motion_lora(const ExtractMotionLoraRequest& requ
     result.outside = outside_change / (outside_change + linear_change);
     write_lora_peft(request.out_path, layers,
                     {{"atelier.extracted_from", request.tuned}, {"atelier.applies_to", request.base},
-                     {"atelier.rank", std::to_string(request.rank)}});
+                     {"atelier.rank", std::to_string(request.rank)}},
+                    request.half ? at::kHalf : at::kFloat);
     return result;
 }
 
