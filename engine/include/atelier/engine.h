@@ -135,7 +135,7 @@ struct ConceptSpec {         // an artifact of train_concept (TI, LoRA or rank-1
 };
 
 struct GenerateRequest {
-    std::string prompt;
+    std::string prompt;                // for clips may travel: "FRAME: text" lines (atelier/prompt_travel.h)
     std::string negative_prompt;
     uint64_t seed = 0;                 // image i of the batch uses seed + i
     int steps = 0;                     // 0: the model's default (ModelInfo::default_steps)
