@@ -559,5 +559,29 @@ TEST_CASE("atelier-cli train-motion: progress lines and a loadable folder") {
     auto adapter = MotionAdapter::load(out);
     CHECK(adapter->config().block_out_channels == std::vector<int>{32, 64});
     CHECK(adapter->config().heads == 4);
+
+    // packaging/motion-loras.sh on a model whose motion_adapter/ is that module: per motion a fine-tuning and
+    // an extracted LoRA, named by phrase in a folder the loader reads as motion words.
+    const std::string model_dir = temp_dir("model-with-motion"), words = temp_dir("motion-words");
+    fs::create_directories(model_dir);
+    for (const char* part : {"model_index.json", "scheduler", "text_encoder", "tokenizer", "unet", "vae"})
+        fs::create_symlink(fs::path(kBase) / part, fs::path(model_dir) / part);
+    fs::create_directory_symlink(out, fs::path(model_dir) / "motion_adapter");
+    const std::string script = std::string(ATELIER_SOURCE_DIR) + "/packaging/motion-loras.sh";
+    const std::string command = "ATELIER_CLI='" + std::string(ATELIER_CLI_PATH) + "' MOTIONS='left,colour change' RANK=2 WORK='" +
+                                temp_dir("motion-work") + "' bash '" + script + "' '" + model_dir + "' '" + words +
+                                "' --steps 1 --frames 8 --batch 1 --clips 1 --frame-size 32 2>&1";
+    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+    REQUIRE(pipe);
+    std::string log;
+    std::array<char, 4096> buffer{};
+    for (size_t n; (n = fread(buffer.data(), 1, buffer.size(), pipe.get())) > 0;) log.append(buffer.data(), n);
+    INFO(log);
+    REQUIRE(pclose(pipe.release()) == 0);
+    CHECK(fs::is_regular_file(words + "/left.safetensors"));
+    CHECK(fs::is_regular_file(words + "/colour_change.safetensors"));
+    const auto model = load_fixture();
+    model->set_motion_module(words);
+    CHECK(model->info().motion_phrases == std::vector<std::string>{"moving to the left", "changing colour"});
     fs::remove_all(out);
 }
