@@ -34,7 +34,9 @@
 #include "ImageConvert.h"
 #include "atelier/video.h"
 #include "PreviewView.h"
+#include "atelier/error.h"
 #include "atelier/image.h"
+#include "atelier/prompt_travel.h"
 
 namespace {
 const char* const kSamplers[] = {"ddim", "euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "lcm"};
@@ -198,8 +200,14 @@ QWidget* GeneratePage::buildControls() {
     appliedRules_->setWordWrap(true);
     appliedRules_->setStyleSheet(QStringLiteral("color: palette(mid); font-size: 11px;"));
     layout->addWidget(appliedRules_);
+    travel_ = new QLabel;
+    travel_->setObjectName(QStringLiteral("travel"));
+    travel_->setWordWrap(true);
+    travel_->hide();
+    layout->addWidget(travel_);
     connect(prompt_, &QPlainTextEdit::textChanged, this, &GeneratePage::updateAppliedRules);
     connect(negative_, &QPlainTextEdit::textChanged, this, &GeneratePage::updateAppliedRules);
+    connect(prompt_, &QPlainTextEdit::textChanged, this, &GeneratePage::updateTravel);
 
     auto* form = new QFormLayout;
     sampler_ = new QComboBox;
@@ -259,6 +267,7 @@ QWidget* GeneratePage::buildControls() {
     frames_->setObjectName(QStringLiteral("frames"));
     frames_->setRange(0, 32);
     frames_->setSpecialValueText(tr("image"));
+    connect(frames_, &QSpinBox::valueChanged, this, &GeneratePage::updateTravel);
     setMotionPhrases({});
     fps_ = new QDoubleSpinBox;
     fps_->setRange(1, 60);
@@ -360,6 +369,32 @@ void GeneratePage::updateAppliedRules() {
     appliedRules_->setText(effective.appliedRules.isEmpty()
                                ? tr("No memory rule changes this prompt.")
                                : tr("Memory adds: %1").arg(effective.appliedRules.join(QStringLiteral("; "))));
+}
+
+void GeneratePage::updateTravel() {
+    std::optional<atelier::PromptTravel> travel;
+    QString problem;
+    try {
+        travel = atelier::parse_prompt_travel(prompt_->toPlainText().toStdString());
+        if (travel && frames_->value() > 1) atelier::check_prompt_travel(*travel, frames_->value());
+    } catch (const atelier::Error& e) {
+        problem = QString::fromStdString(e.what());
+    }
+    travel_->setVisible(travel.has_value() || !problem.isEmpty());
+    travel_->setStyleSheet(problem.isEmpty() ? QStringLiteral("color: palette(mid); font-size: 11px;")
+                                             : QStringLiteral("color: #e0707a; font-size: 11px;"));
+    if (!problem.isEmpty()) {
+        travel_->setText(problem);
+        return;
+    }
+    if (!travel) return;
+    QStringList frames;
+    for (const atelier::PromptKeyframe& k : travel->keyframes) frames << QString::number(k.frame);
+    travel_->setText(frames_->value() > 1
+                         ? tr("Prompt travel over %1 frames: keyframes %2").arg(frames_->value()).arg(frames.join(QStringLiteral(", ")))
+                         : tr("Prompt travel (keyframes %1): a picture uses frame 0's prompt; set Video to a number of "
+                              "frames to travel")
+                               .arg(frames.join(QStringLiteral(", "))));
 }
 
 atelier::GenerateRequest GeneratePage::currentRequest() {

@@ -66,6 +66,7 @@ public:
     QSpinBox* seedBox() const { return seed_; }
     QComboBox* samplerBox() const { return sampler_; }
     QLabel* appliedRulesLabel() const { return appliedRules_; }
+    QLabel* travelLabel() const { return travel_; }
     int previewsReceived() const { return previewsReceived_; }
 
 public Q_SLOTS:
@@ -93,6 +94,7 @@ private:
     void onProgress(quint64 ticket, int step, int total, double etaSeconds);
     void onGenerated(quint64 ticket, const QVector<GeneratedImage>& images);
     void updateAppliedRules();
+    void updateTravel();  // what the prompt's keyframes (prompt travel) will do, or what is wrong with them
     bool isMine(quint64 ticket) const {
         return ticket && (ticket == ticket_ || ticket == promptATicket_ || ticket == promptBTicket_);
     }
@@ -120,6 +122,7 @@ private:
     QProgressBar* progress_ = nullptr;
     QLabel* eta_ = nullptr;
     QLabel* appliedRules_ = nullptr;
+    QLabel* travel_ = nullptr;
     PreviewView* liveView_ = nullptr;
     Gallery* gallery_ = nullptr;
     std::function<EffectivePrompt(const QString&, const QString&)> rules_;

@@ -129,6 +129,8 @@ int main(int argc, char** argv) {
                             "15: a large green star in the centre on a plain white background"),
              1, 10, 2);
     saveStrip(window.generatePage()->player()->frames(), out + QStringLiteral("/travel-strip.png"));
+    window.generatePage()->player()->seek(15);
+    save(&window, out + QStringLiteral("/generate-travel.png"));
     window.generatePage()->framesBox()->setValue(0);
     window.generatePage()->promptEdit()->setPlainText(prompts[2]);
 

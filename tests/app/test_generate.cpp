@@ -6,6 +6,7 @@
 
 #include <QtTest>
 #include <QComboBox>
+#include <QLabel>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProcess>
@@ -215,9 +216,19 @@ private Q_SLOTS:
 
         // Prompt travel from the prompt box: a keyframe beyond the clip is refused with a message that says
         // so; a good one makes a clip whose prompt is stored as written (so it regenerates).
+        QVERIFY(page->travelLabel()->isHidden());  // an ordinary prompt
         MessageCatcher catcher;
         QSignalSpy failed(window->jobRunner(), &JobRunner::generationFailed);
         page->promptEdit()->setPlainText(QStringLiteral("a photo of\n0: a cat\n8: a dog"));
+        // Said as it is typed, before any generation:
+        QVERIFY(page->travelLabel()->isVisible());
+        QVERIFY2(page->travelLabel()->text().contains(QStringLiteral("keyframe 8 is beyond the clip's 8 frames")),
+                 qPrintable(page->travelLabel()->text()));
+        page->framesBox()->setValue(9);
+        QCOMPARE(page->travelLabel()->text(), QStringLiteral("Prompt travel over 9 frames: keyframes 0, 8"));
+        page->framesBox()->setValue(0);
+        QVERIFY(page->travelLabel()->text().contains(QStringLiteral("a picture uses frame 0's prompt")));
+        page->framesBox()->setValue(8);
         page->generateButton()->click();
         QVERIFY(failed.wait(60000));
         QVERIFY2(failed.at(0).at(1).toString().contains(QStringLiteral("keyframe 8 is beyond the clip's 8 frames")),
