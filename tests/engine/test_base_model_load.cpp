@@ -22,17 +22,20 @@ namespace {
 const fs::path kModel = fs::path(ATELIER_SOURCE_DIR) / "resources" / "models" / "atelier-tiny";
 }
 
-TEST_CASE("the shipped model folder has the diffusers layout and stays within 30 MB") {
+TEST_CASE("the shipped model folder has the diffusers layout; the still model stays within 30 MB") {
     for (const char* f : {"model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
                           "text_encoder/model.safetensors", "tokenizer/vocab.json", "tokenizer/merges.txt",
                           "tokenizer/tokenizer_config.json", "tokenizer/special_tokens_map.json", "unet/config.json",
                           "unet/diffusion_pytorch_model.safetensors", "vae/config.json",
                           "vae/diffusion_pytorch_model.safetensors"})
         CHECK_MESSAGE(fs::is_regular_file(kModel / f), f);
-    uintmax_t total = 0;
+    // The still model within 30 MB; the motion module it brings (with its motion LoRAs) ships beside it.
+    uintmax_t still = 0, motion = 0;
     for (const auto& e : fs::recursive_directory_iterator(kModel))
-        if (e.is_regular_file()) total += e.file_size();
-    CHECK(total <= 30u * 1000u * 1000u);
+        if (e.is_regular_file())
+            (e.path().string().find("/motion_adapter/") != std::string::npos ? motion : still) += e.file_size();
+    CHECK(still <= 30u * 1000u * 1000u);
+    CHECK(motion <= 20u * 1000u * 1000u);  // the module (3.5 MB) and room for a rank-32 LoRA per motion (1.5 MB each)
     CHECK_FALSE(fs::exists(kModel / "checkpoints"));
 }
 
@@ -108,6 +111,7 @@ namespace {
 struct ObjectPixels {
     int count = 0;
     double red = 0, blue = 0;  // mean channel values over them
+    double x = 0, y = 0;       // their centre, in pixels from the left and from the top
 };
 
 ObjectPixels object_pixels(const Image& image) {
@@ -119,8 +123,10 @@ ObjectPixels object_pixels(const Image& image) {
         ++o.count;
         o.red += px[0];
         o.blue += px[2];
+        o.x += double(p / 3 % size_t(image.width));
+        o.y += double(p / 3 / size_t(image.width));
     }
-    if (o.count) o.red /= o.count, o.blue /= o.count;
+    if (o.count) o.red /= o.count, o.blue /= o.count, o.x /= o.count, o.y /= o.count;
     return o;
 }
 
@@ -155,6 +161,53 @@ TEST_CASE("prompt travel on the shipped model: size and colour words change the 
         CHECK(first.red > first.blue + 60);
         CHECK(last.blue > last.red + 60);
     }
+}
+
+TEST_CASE("the shipped motion words move the object the way the prompt says") {
+    // The shipped module's motion LoRAs for the directions (motion_adapter/motion_loras.json), each reached by its
+    // phrase. Over four seeds, the object's centre must travel further in the asked direction with the motion words
+    // than without.
+    at::set_num_threads(1);
+    LoadOptions load;
+    load.path = kModel.string();
+    auto model = Model::load(load);
+    const std::vector<std::string>& phrases = model->info().motion_phrases;
+    struct Asked {
+        const char* phrase;
+        double dx, dy;  // the direction on the picture (y grows downwards)
+    };
+    int checked = 0;
+    for (const Asked& asked : {Asked{"moving to the left", -1, 0}, Asked{"moving to the right", 1, 0},
+                               Asked{"moving up", 0, -1}, Asked{"moving down", 0, 1}}) {
+        INFO(asked.phrase);
+        if (std::find(phrases.begin(), phrases.end(), asked.phrase) == phrases.end()) continue;  // not shipped
+        ++checked;
+        auto travelled = [&](bool words) {  // mean over the seeds of the centre's shift along the asked direction
+            double sum = 0;
+            for (uint64_t seed = 1; seed <= 4; ++seed) {
+                GenerateRequest r;
+                r.prompt = std::string("a red circle ") + asked.phrase + " on a plain white background";
+                r.frames = 16;
+                r.seed = seed;
+                r.preview_interval = 0;
+                r.motion_words = words;
+                const GenerateResult clip = generate(*model, r);
+                double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+                for (int f = 0; f < 4; ++f) {
+                    const ObjectPixels first = object_pixels(clip.images[size_t(f)]), last = object_pixels(clip.images[size_t(12 + f)]);
+                    x0 += first.x / 4, y0 += first.y / 4, x1 += last.x / 4, y1 += last.y / 4;
+                }
+                sum += ((x1 - x0) * asked.dx + (y1 - y0) * asked.dy) / 4;
+            }
+            return sum;
+        };
+        const double with_words = travelled(true), without = travelled(false);
+        MESSAGE(std::string(asked.phrase) << ": the centre travels " << with_words << " px that way with the motion words, " << without
+                             << " px without");
+        CHECK(with_words > without + 1.0);
+        CHECK(with_words > 1.0);
+    }
+    CHECK(checked >= 1);
 }
 
 TEST_CASE("default_model_dir finds the shipped model in the source tree") {
