@@ -7,9 +7,11 @@
 
 #include "engine/cli_test_util.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -79,7 +81,13 @@ TEST_CASE("generate writes PNGs with A1111 parameters; --from-png reproduces the
                           (dir / "again.png") + "'");
     INFO(again.output);
     REQUIRE(again.code == 0);
-    CHECK(atelier::read_image(dir / "again.png").pixels == image.pixels);
+    // Regenerated alone, the batch's second picture comes back up to rounding (BLAS may round differently for
+    // batch 1 and 2); another seed's would differ by far more than a level.
+    const std::vector<uint8_t> again_pixels = atelier::read_image(dir / "again.png").pixels;
+    REQUIRE(again_pixels.size() == image.pixels.size());
+    int worst = 0;
+    for (size_t k = 0; k < again_pixels.size(); ++k) worst = std::max(worst, std::abs(int(again_pixels[k]) - int(image.pixels[k])));
+    CHECK(worst <= 1);
     CHECK(atelier::read_png_text(dir / "again.png").at("parameters") == parameters);
 
     // flags override the PNG's values

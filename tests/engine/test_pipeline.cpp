@@ -244,15 +244,12 @@ TEST_CASE("batches: image i uses seed + i, the same as alone; params and final l
     const GenerateResult alone = generate(model, request);
     const std::vector<float> row1(both.final_latents->data.begin() + 4096, both.final_latents->data.end());
     const at::Tensor a = at::tensor(row1), b = at::tensor(alone.final_latents ? alone.final_latents->data : row1);
-    if (test_device() == "cpu") {  // the CPU kernels are batch-invariant: the very same picture
-        CHECK(alone.images[0].pixels == both.images[1].pixels);
-        CHECK(relative_l2(a, b) < 1e-6);
-    } else {  // a GPU picks other kernels for another batch size: the same picture up to rounding
-        const at::Tensor pa = at::tensor(std::vector<int>(alone.images[0].pixels.begin(), alone.images[0].pixels.end()));
-        const at::Tensor pb = at::tensor(std::vector<int>(both.images[1].pixels.begin(), both.images[1].pixels.end()));
-        CHECK((pa - pb).abs().max().item<int>() <= 1);
-        CHECK(relative_l2(a, b) < 1e-4);
-    }
+    // The same picture up to rounding: a GPU, and some CPUs' BLAS (an AMD EPYC here: 3.4e-6), pick other kernels
+    // for another batch size. Another seed's picture would be far away (relative L2 ~1).
+    const at::Tensor pa = at::tensor(std::vector<int>(alone.images[0].pixels.begin(), alone.images[0].pixels.end()));
+    const at::Tensor pb = at::tensor(std::vector<int>(both.images[1].pixels.begin(), both.images[1].pixels.end()));
+    CHECK((pa - pb).abs().max().item<int>() <= 1);
+    CHECK(relative_l2(a, b) < (test_device() == "cpu" ? 1e-5 : 1e-4));
 
     // every sampler runs on the fixture
     for (const char* sampler : {"ddim", "euler", "dpmpp_2m", "dpmpp_2m_karras", "lcm"}) {
