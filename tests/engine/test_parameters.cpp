@@ -140,3 +140,21 @@ TEST_CASE("text it cannot read throws atelier::Error naming the field") {
                          doctest::Contains("Size"), atelier::Error);
     CHECK_THROWS_AS(atelier::parse_parameters("p\nSteps: 2, Sampler: Euler, CFG scale: 7, Seed: -1"), atelier::Error);
 }
+
+TEST_CASE("a travel prompt survives the A1111 parameters text of its frames") {
+    GenerationParams params;  // a prompt-travel clip (atelier/prompt_travel.h): keyframe lines in the prompt
+    params.prompt = "a red star\n0: on the right\n15: on the left\noutlined";
+    params.negative_prompt = "blurry";
+    params.steps = 10;
+    params.guidance = 2;
+    params.seed = 7;
+    params.width = params.height = 64;
+    params.frames = 16;
+    params.frame_index = 3;
+    params.fps = 8;
+    const GenerationParams back = atelier::parse_parameters(atelier::format_parameters(params));
+    CHECK(back.prompt == params.prompt);
+    CHECK(back.negative_prompt == "blurry");
+    CHECK(back.frames == 16);
+    CHECK(back.frame_index == 3);
+}

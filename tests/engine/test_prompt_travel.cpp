@@ -4,7 +4,6 @@
 // position of a frame between them, errors, and the memory rules on such a prompt.
 #include <doctest/doctest.h>
 
-#include "atelier/engine.h"
 #include "atelier/error.h"
 #include "atelier/prompt_rules.h"
 #include "atelier/prompt_travel.h"
@@ -109,22 +108,4 @@ TEST_CASE("memory rules on a travel prompt reach every keyframe") {
           "a star\n0: red\n15: blue\noutlined, soft shadow");
     // Ordinary prompts as before.
     CHECK(apply_memory_rules("a star.", "", {like}).prompt == "a star, soft shadow");
-}
-
-TEST_CASE("a travel prompt survives the A1111 parameters text of its frames") {
-    GenerationParams params;
-    params.prompt = "a red star\n0: on the right\n15: on the left\noutlined";
-    params.negative_prompt = "blurry";
-    params.steps = 10;
-    params.guidance = 2;
-    params.seed = 7;
-    params.width = params.height = 64;
-    params.frames = 16;
-    params.frame_index = 3;
-    params.fps = 8;
-    const GenerationParams back = parse_parameters(format_parameters(params));
-    CHECK(back.prompt == params.prompt);
-    CHECK(back.negative_prompt == "blurry");
-    CHECK(back.frames == 16);
-    CHECK(back.frame_index == 3);
 }
