@@ -65,18 +65,65 @@ void report_phase(const TrainBaseRequest& request, const std::string& phase, con
     request.on_progress(q);
 }
 
-// Mean-L1 + MSE + image-gradient L1 (keeps edges sharp) + a small KL to N(0, 1).
-at::Tensor vae_loss(const AutoencoderKL& vae, const at::Tensor& images, at::Generator& gen) {
-    auto [mean, logvar] = vae.encode(images);
-    const at::Tensor z = mean + at::exp(0.5 * logvar) * randn_on(mean.sizes(), gen, mean.device());
-    const at::Tensor rec = vae.decode(z);
+// A phase's AdamW: warmup over a tenth of its steps (at most warmup_cap), then a cosine decay to min_lr_ratio.
+OptimizerOptions phase_optimizer(double lr, int64_t steps, int64_t warmup_cap, double min_lr_ratio, double ema_decay) {
+    OptimizerOptions o;
+    o.lr = lr;
+    o.weight_decay = 0.01;
+    o.warmup_steps = std::min<int64_t>(warmup_cap, steps / 10 + 1);
+    o.total_steps = steps;
+    o.min_lr_ratio = min_lr_ratio;
+    o.clip_grad_norm = 1.0;
+    o.ema_decay = ema_decay;
+    return o;
+}
+
+// A phase's loop: checkpoints to `checkpoint`, the request's cancel and progress; the running loss lands in *loss.
+TrainLoopOptions phase_loop(const TrainBaseRequest& request, const std::string& phase, int64_t steps,
+                            const std::string& checkpoint, double* loss) {
+    TrainLoopOptions loop;
+    loop.total_steps = steps;
+    loop.checkpoint_every = request.checkpoint_every;
+    loop.checkpoint_path = checkpoint;
+    loop.cancel = request.cancel;
+    loop.on_progress = [&request, phase, loss](const TrainProgress& p) {
+        *loss = p.loss_avg;
+        report_phase(request, phase, p);
+    };
+    return loop;
+}
+
+// A fine-tuning phase of a finished folder: its checkpoint, and the marker written when it is done.
+struct FinetuneFiles {
+    std::string checkpoint, done_marker;
+    bool done() const { return fs::exists(done_marker); }
+};
+FinetuneFiles finetune_files(const TrainBaseRequest& request, const std::string& phase) {
+    const fs::path dir = fs::path(request.out_dir) / "checkpoints";
+    return {(dir / (phase + ".safetensors")).string(), (dir / (phase + ".done")).string()};
+}
+// Makes the checkpoint folder (absent in a shipped, exported folder) and drops a stale checkpoint unless resuming.
+void start_finetune(const TrainBaseRequest& request, const FinetuneFiles& files) {
+    fs::create_directories(fs::path(files.checkpoint).parent_path());
+    if (!request.resume) fs::remove(files.checkpoint);
+}
+
+// Mean-L1 + MSE + image-gradient L1 (keeps edges sharp) between a reconstruction and its images.
+at::Tensor reconstruction_loss(const at::Tensor& rec, const at::Tensor& images) {
     const at::Tensor diff = rec - images;
     const at::Tensor dx = (rec.narrow(3, 1, rec.size(3) - 1) - rec.narrow(3, 0, rec.size(3) - 1)) -
                           (images.narrow(3, 1, images.size(3) - 1) - images.narrow(3, 0, images.size(3) - 1));
     const at::Tensor dy = (rec.narrow(2, 1, rec.size(2) - 1) - rec.narrow(2, 0, rec.size(2) - 1)) -
                           (images.narrow(2, 1, images.size(2) - 1) - images.narrow(2, 0, images.size(2) - 1));
+    return diff.abs().mean() + diff.pow(2).mean() + 0.5 * (dx.abs().mean() + dy.abs().mean());
+}
+
+// The reconstruction loss + a small KL to N(0, 1).
+at::Tensor vae_loss(const AutoencoderKL& vae, const at::Tensor& images, at::Generator& gen) {
+    auto [mean, logvar] = vae.encode(images);
+    const at::Tensor z = mean + at::exp(0.5 * logvar) * randn_on(mean.sizes(), gen, mean.device());
     const at::Tensor kl = 0.5 * (mean.pow(2) + at::exp(logvar) - 1 - logvar).mean();
-    return diff.abs().mean() + diff.pow(2).mean() + 0.5 * (dx.abs().mean() + dy.abs().mean()) + 1e-4 * kl;
+    return reconstruction_loss(vae.decode(z), images) + 1e-4 * kl;
 }
 
 }  // namespace
@@ -98,32 +145,15 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
 
     BaseModelConfigs cfg = base_model_configs();
     TrainBaseResult result;
-    auto report = [&](const std::string& phase, const TrainProgress& p) { report_phase(request, phase, p); };
     const uint64_t data_base = base_model_train_base(request.seed);
 
     // ---- phase 1: the autoencoder
     if (!fs::exists(vae_file)) {
         const auto start = train_clock::now();
-        OptimizerOptions o;
-        o.lr = 1e-3;
-        o.weight_decay = 0.01;
-        o.warmup_steps = std::min<int64_t>(100, request.vae_steps / 10 + 1);
-        o.total_steps = request.vae_steps;
-        o.min_lr_ratio = 0.05;
-        o.clip_grad_norm = 1.0;
-        o.ema_decay = 0.995;
-        Trainer trainer(on_device(init_vae_weights(cfg.vae, request.seed * 31 + 1), device), o);
+        Trainer trainer(on_device(init_vae_weights(cfg.vae, request.seed * 31 + 1), device),
+                        phase_optimizer(1e-3, request.vae_steps, 100, 0.05, 0.995));
         if (request.resume && fs::exists(vae_ckpt)) trainer.load(vae_ckpt);
-        TrainLoopOptions loop;
-        loop.total_steps = request.vae_steps;
-        loop.checkpoint_every = request.checkpoint_every;
-        loop.checkpoint_path = vae_ckpt;
-        loop.cancel = request.cancel;
-        double last_loss = 0;
-        loop.on_progress = [&](const TrainProgress& p) {
-            last_loss = p.loss_avg;
-            report("vae", p);
-        };
+        const TrainLoopOptions loop = phase_loop(request, "vae", request.vae_steps, vae_ckpt, &result.vae_loss);
         const bool done = run_training(trainer, loop, [&](int64_t step) {
             // The autoencoder sees the held-out shapes and style too: it must encode anything a concept brings.
             const SceneBatch batch = render_scene_batch(data_base ^ 0xAEull, step * request.vae_batch,
@@ -135,7 +165,6 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
             return loss.item<double>();
         });
         result.vae_seconds = seconds_since(start);
-        result.vae_loss = last_loss;
         if (!done) {
             result.cancelled = true;
             return result;
@@ -154,17 +183,9 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
     result.scaling_factor = cfg.vae.scaling_factor;
 
     // ---- the text encoder + UNet trainer first: a finished checkpoint needs no data set
-    OptimizerOptions o;
-    o.lr = 6e-4;
-    o.weight_decay = 0.01;
-    o.warmup_steps = std::min<int64_t>(200, request.unet_steps / 10 + 1);
-    o.total_steps = request.unet_steps;
-    o.min_lr_ratio = 0.1;
-    o.clip_grad_norm = 1.0;
-    o.ema_decay = 0.995;
     TensorMap init = with_prefix(init_clip_text_weights(cfg.text, request.seed * 31 + 2), "text_encoder/");
     for (auto& [k, v] : with_prefix(init_unet_weights(cfg.unet, request.seed * 31 + 3), "unet/")) init[k] = v;
-    Trainer trainer(on_device(init, device), o);
+    Trainer trainer(on_device(init, device), phase_optimizer(6e-4, request.unet_steps, 200, 0.1, 0.995));
     if (request.resume && fs::exists(unet_ckpt)) trainer.load(unet_ckpt);
     // ---- phase 2: latents of the UNet's data set, encoded once by the exported autoencoder
     const auto encode_start = train_clock::now();
@@ -215,16 +236,8 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
     const auto unet_start = train_clock::now();
     const at::Tensor alphas_cumprod = sd_alphas_cumprod().to(device);
     const double scale = cfg.vae.scaling_factor;
-    TrainLoopOptions loop;
-    loop.total_steps = unet_stop;  // the schedule still spans unet_steps
-    loop.checkpoint_every = request.checkpoint_every;
-    loop.checkpoint_path = unet_ckpt;
-    loop.cancel = request.cancel;
-    double last_loss = 0;
-    loop.on_progress = [&](const TrainProgress& p) {
-        last_loss = p.loss_avg;
-        report("unet", p);
-    };
+    // Stops at unet_stop; the schedule still spans unet_steps.
+    const TrainLoopOptions loop = phase_loop(request, "unet", unet_stop, unet_ckpt, &result.unet_loss);
     const bool done = run_training(trainer, loop, [&](int64_t step) {
         at::Generator gen = step_generator(request.seed, 2, step);
         const int64_t B = request.unet_batch;
@@ -250,7 +263,6 @@ TrainBaseResult train_base_model(const TrainBaseRequest& request) {
         return loss.item<double>();
     });
     result.unet_seconds = seconds_since(unet_start);
-    result.unet_loss = last_loss;
     if (!done) {
         result.cancelled = true;
         return result;
@@ -293,12 +305,10 @@ TrainBaseResult finetune_base_decoder(const TrainBaseRequest& request) {
     const at::Device device = resolve_device(request.device);
     const fs::path out(request.out_dir);
     const fs::path vae_file = out / "vae" / "diffusion_pytorch_model.safetensors";
-    const std::string ckpt = (out / "checkpoints" / "decoder.safetensors").string();
-    const std::string done_marker = (out / "checkpoints" / "decoder.done").string();
+    const FinetuneFiles files = finetune_files(request, "decoder");
     TrainBaseResult result;
-    if (request.decoder_steps < 1 || fs::exists(done_marker)) return result;
-    fs::create_directories(out / "checkpoints");  // absent in a shipped (exported) folder
-    if (!request.resume) fs::remove(ckpt);
+    if (request.decoder_steps < 1 || files.done()) return result;
+    start_finetune(request, files);
     const VaeConfig config = VaeConfig::from_json_file((out / "vae" / "config.json").string());
     const TensorMap exported = load_tensors(vae_file.string());
     TensorMap frozen, trainable;
@@ -307,25 +317,10 @@ TrainBaseResult finetune_base_decoder(const TrainBaseRequest& request) {
         (decoder ? trainable : frozen)[k] = v.to(device, at::kFloat);
     }
     const auto start = train_clock::now();
-    OptimizerOptions o;
-    o.lr = 5e-4;
-    o.weight_decay = 0.01;
-    o.warmup_steps = std::min<int64_t>(50, request.decoder_steps / 10 + 1);
-    o.total_steps = request.decoder_steps;
-    o.min_lr_ratio = 0.05;
-    o.clip_grad_norm = 1.0;
-    o.ema_decay = 0.995;
-    Trainer trainer(trainable, o);
-    if (request.resume && fs::exists(ckpt)) trainer.load(ckpt);
-    TrainLoopOptions loop;
-    loop.total_steps = request.decoder_steps;
-    loop.checkpoint_every = request.checkpoint_every;
-    loop.checkpoint_path = ckpt;
-    loop.cancel = request.cancel;
-    loop.on_progress = [&](const TrainProgress& p) {
-        result.decoder_loss = p.loss_avg;
-        report_phase(request, "decoder", p);
-    };
+    Trainer trainer(trainable, phase_optimizer(5e-4, request.decoder_steps, 50, 0.05, 0.995));
+    if (request.resume && fs::exists(files.checkpoint)) trainer.load(files.checkpoint);
+    const TrainLoopOptions loop =
+        phase_loop(request, "decoder", request.decoder_steps, files.checkpoint, &result.decoder_loss);
     const uint64_t data_base = base_model_train_base(request.seed) ^ 0xDECull;
     const bool done = run_training(trainer, loop, [&](int64_t step) {
         const SceneBatch batch = render_scene_batch(data_base, step * request.vae_batch, request.vae_batch, 64,
@@ -340,12 +335,7 @@ TrainBaseResult finetune_base_decoder(const TrainBaseRequest& request) {
             auto [mean, logvar] = vae.encode(batch.images.to(device));
             z = mean + at::exp(0.5 * logvar) * randn_on(mean.sizes(), gen, device);
         }
-        const at::Tensor rec = vae.decode(z);
-        const at::Tensor images = batch.images.to(device);
-        const at::Tensor diff = rec - images;
-        const at::Tensor dx = (rec.narrow(3, 1, 63) - rec.narrow(3, 0, 63)) - (images.narrow(3, 1, 63) - images.narrow(3, 0, 63));
-        const at::Tensor dy = (rec.narrow(2, 1, 63) - rec.narrow(2, 0, 63)) - (images.narrow(2, 1, 63) - images.narrow(2, 0, 63));
-        at::Tensor loss = diff.abs().mean() + diff.pow(2).mean() + 0.5 * (dx.abs().mean() + dy.abs().mean());
+        at::Tensor loss = reconstruction_loss(vae.decode(z), batch.images.to(device));
         loss.backward();
         return loss.item<double>();
     });
@@ -357,7 +347,7 @@ TrainBaseResult finetune_base_decoder(const TrainBaseRequest& request) {
     TensorMap final_weights = frozen;
     for (const auto& [k, v] : trainer.ema()) final_weights[k] = v;
     save_half(vae_file, final_weights);
-    write_text(done_marker, "decoder fine-tuned for " + std::to_string(request.decoder_steps) + " steps\n");
+    write_text(files.done_marker, "decoder fine-tuned for " + std::to_string(request.decoder_steps) + " steps\n");
     return result;
 }
 
@@ -400,12 +390,10 @@ TrainBaseResult finetune_base_words(const TrainBaseRequest& request) {
     const at::Device device = resolve_device(request.device);
     const fs::path out(request.out_dir);
     const fs::path text_file = out / "text_encoder" / "model.safetensors";
-    const std::string ckpt = (out / "checkpoints" / "words.safetensors").string();
-    const std::string done_marker = (out / "checkpoints" / "words.done").string();
+    const FinetuneFiles files = finetune_files(request, "words");
     TrainBaseResult result;
-    if (request.words_steps < 1 || fs::exists(done_marker)) return result;
-    fs::create_directories(out / "checkpoints");
-    if (!request.resume) fs::remove(ckpt);
+    if (request.words_steps < 1 || files.done()) return result;
+    start_finetune(request, files);
     const ClipTextConfig text_config = ClipTextConfig::from_json_file((out / "text_encoder" / "config.json").string());
     const UNetConfig unet_config = UNetConfig::from_json_file((out / "unet" / "config.json").string());
     const VaeConfig vae_config = VaeConfig::from_json_file((out / "vae" / "config.json").string());
@@ -443,24 +431,9 @@ TrainBaseResult finetune_base_words(const TrainBaseRequest& request) {
     }
     const at::Tensor alphas_cumprod = sd_alphas_cumprod().to(device);
 
-    OptimizerOptions o;
-    o.lr = 2e-4;
-    o.weight_decay = 0.01;
-    o.warmup_steps = std::min<int64_t>(40, request.words_steps / 10 + 1);
-    o.total_steps = request.words_steps;
-    o.min_lr_ratio = 0.1;
-    o.clip_grad_norm = 1.0;
-    Trainer trainer(teacher_weights, o);
-    if (request.resume && fs::exists(ckpt)) trainer.load(ckpt);
-    TrainLoopOptions loop;
-    loop.total_steps = request.words_steps;
-    loop.checkpoint_every = request.checkpoint_every;
-    loop.checkpoint_path = ckpt;
-    loop.cancel = request.cancel;
-    loop.on_progress = [&](const TrainProgress& p) {
-        result.words_loss = p.loss_avg;
-        report_phase(request, "words", p);
-    };
+    Trainer trainer(teacher_weights, phase_optimizer(2e-4, request.words_steps, 40, 0.1, 0.0));
+    if (request.resume && fs::exists(files.checkpoint)) trainer.load(files.checkpoint);
+    const TrainLoopOptions loop = phase_loop(request, "words", request.words_steps, files.checkpoint, &result.words_loss);
     const double scale = vae_config.scaling_factor;
     const bool done = run_training(trainer, loop, [&](int64_t step) {
         at::Generator gen = step_generator(request.seed, 4, step);
@@ -515,7 +488,7 @@ TrainBaseResult finetune_base_words(const TrainBaseRequest& request) {
         return result;
     }
     save_half(text_file, trainer.params());
-    write_text(done_marker, "text encoder taught to ignore unknown words for " + std::to_string(request.words_steps) + " steps\n");
+    write_text(files.done_marker, "text encoder taught to ignore unknown words for " + std::to_string(request.words_steps) + " steps\n");
     return result;
 }
 
