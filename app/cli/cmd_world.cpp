@@ -216,7 +216,7 @@ void bench(int size, int count) {
         return uint64_t(buffer[0]) + text.size();
     });
     for (int st = 0; st < kStyleCount; ++st) {
-        SceneConstraints c;
+        SceneAttributes c;
         c.style = static_cast<Style>(st);
         row("style " + std::string(name(*c.style)), [&](int i) {
             const Scene s = sample_scene(derive_seed(7, uint64_t(i)), HeldOut::include, c);

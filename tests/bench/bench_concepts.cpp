@@ -52,7 +52,7 @@ std::string replace_first(std::string text, const std::string& what, const std::
 
 struct Target {
     std::string name, word, token, class_word;
-    world::SceneConstraints constraints;
+    world::SceneAttributes constraints;
     bool is_style = false;
 };
 

@@ -98,7 +98,7 @@ std::vector<LoraLayer> random_lora(Model& model) {
 
 std::vector<Image> heart_images(int n) {
     std::vector<Image> images;
-    world::SceneConstraints c;
+    world::SceneAttributes c;
     c.shape = world::Shape::heart;
     c.count = 1;
     for (int i = 0; i < n; ++i) images.push_back(world::render_scene(world::sample_scene(100 + i, world::HeldOut::include, c), 64));
@@ -260,7 +260,7 @@ TEST_CASE("Training: a few TI / LoRA / rank-1 steps lower the loss, deterministi
         CAPTURE(method);
         TrainConceptRequest q = small_heart_request(method, 8, 3);
         if (method == "lora") {  // with prior preservation: circles for the class word
-            world::SceneConstraints c;
+            world::SceneAttributes c;
             c.shape = world::Shape::circle;
             for (uint64_t i = 0; i < 2; ++i) q.class_images.push_back(world::render_scene(world::sample_scene(300 + i, world::HeldOut::include, c), 64));
         }

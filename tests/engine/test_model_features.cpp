@@ -46,7 +46,7 @@ TEST_CASE("model features: described, deterministic, and they teach the learner 
     CHECK(features->feature_set() == "model-unet-v2");
     REQUIRE(features->names().size() == 48);
 
-    world::SceneConstraints red_circle;
+    world::SceneAttributes red_circle;
     red_circle.shape = world::Shape::circle;
     red_circle.colour = world::Colour::red;
     red_circle.background = world::Background::plain;
@@ -54,7 +54,7 @@ TEST_CASE("model features: described, deterministic, and they teach the learner 
     red_circle.count = 1;
     const Image a = world::render_scene(world::sample_scene(1, world::HeldOut::exclude, red_circle));
     const Image a2 = world::render_scene(world::sample_scene(2, world::HeldOut::exclude, red_circle));
-    world::SceneConstraints blue_square = red_circle;
+    world::SceneAttributes blue_square = red_circle;
     blue_square.shape = world::Shape::square;
     blue_square.colour = world::Colour::blue;
     blue_square.background_colour = world::Colour::black;

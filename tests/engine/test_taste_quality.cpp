@@ -16,7 +16,7 @@ TEST_CASE("simulated people: deterministic, archetypes differ, labels follow the
     CHECK(a.coefficients == b.coefficients);
     CHECK(a.archetype == b.archetype);
     const SimulatedPerson warm = make_simulated_person(3, 0.1, 0);
-    world::SceneConstraints c;
+    world::SceneAttributes c;
     c.background = world::Background::plain;
     c.count = 1;
     c.colour = world::Colour::red;

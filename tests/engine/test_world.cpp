@@ -303,12 +303,12 @@ TEST_CASE("parse_caption: hand-written captions, synonyms, and what it refuses")
     CHECK_FALSE(parse_caption("a red star at the top on the left on a white background"));  // two positions
     CHECK_FALSE(parse_caption(""));
 
-    const CaptionAttributes a = parse_caption_attributes("two red stars");
+    const SceneAttributes a = parse_caption_attributes("two red stars");
     CHECK(a.shape == Shape::star);
     CHECK(a.count == 2);
     CHECK(a.colour == Colour::red);
     CHECK_FALSE(a.position.has_value());
-    const CaptionAttributes token = parse_caption_attributes("a blue <my-shape> on the left, on a white background");
+    const SceneAttributes token = parse_caption_attributes("a blue <my-shape> on the left, on a white background");
     CHECK_FALSE(token.shape.has_value());
     CHECK(token.colour == Colour::blue);
     CHECK(token.background_colour == Colour::white);
@@ -355,7 +355,7 @@ TEST_CASE("held-out split: exclude never, only always, include sometimes") {
     CHECK(std::abs(only_both - n / 3) < 250);
     CHECK(std::abs(include_held - int(0.3056 * n)) < 250);
 
-    SceneConstraints hearts;
+    SceneAttributes hearts;
     hearts.shape = Shape::heart;
     hearts.style = Style::flat;
     for (uint64_t seed = 0; seed < 50; ++seed) {
@@ -364,14 +364,14 @@ TEST_CASE("held-out split: exclude never, only always, include sometimes") {
         CHECK(s.style == Style::flat);
     }
     CHECK_THROWS_AS(sample_scene(uint64_t(1), HeldOut::exclude, hearts), atelier::Error);
-    SceneConstraints neither;
+    SceneAttributes neither;
     neither.shape = Shape::star;
     neither.style = Style::flat;
     CHECK_THROWS_AS(sample_scene(uint64_t(1), HeldOut::only, neither), atelier::Error);
-    SceneConstraints star_only;
+    SceneAttributes star_only;
     star_only.shape = Shape::star;
     for (uint64_t seed = 0; seed < 50; ++seed) CHECK(sample_scene(seed, HeldOut::only, star_only).style == Style::pixel_art);
-    SceneConstraints clash;
+    SceneAttributes clash;
     clash.colour = Colour::grey;
     clash.background_colour = Colour::white;
     CHECK_THROWS_AS(sample_scene(uint64_t(1), HeldOut::include, clash), atelier::Error);
@@ -423,7 +423,7 @@ TEST_CASE("shapes: every shape lies within its circumradius and fills a fair par
 }
 
 TEST_CASE("position: the object's pixels lie where the caption says (plain backgrounds)") {
-    SceneConstraints c;
+    SceneAttributes c;
     c.background = Background::plain;
     int checked = 0;
     for (uint64_t seed = 0; seed < 1500; ++seed) {
@@ -452,7 +452,7 @@ TEST_CASE("position: the object's pixels lie where the caption says (plain backg
 }
 
 TEST_CASE("count: connected components of object-coloured pixels (flat, plain contrasting background)") {
-    SceneConstraints c;
+    SceneAttributes c;
     c.background = Background::plain;
     c.style = Style::flat;
     std::map<int, int> per_count;
@@ -473,7 +473,7 @@ TEST_CASE("size: small < medium < large in pixel area, for every shape and count
         for (int count = 1; count <= 3; ++count) {
             int max_area[3] = {0, 0, 0}, min_area[3] = {1 << 30, 1 << 30, 1 << 30};
             for (uint64_t seed = 0; seed < 60; ++seed) {
-                SceneConstraints c;
+                SceneAttributes c;
                 c.shape = static_cast<Shape>(shape);
                 c.count = count;
                 c.size = static_cast<Size>(seed % 3);
@@ -494,7 +494,7 @@ TEST_CASE("size: small < medium < large in pixel area, for every shape and count
 }
 
 TEST_CASE("rendering: anti-aliased edges, scale-independent scenes, pixel art without anti-aliasing") {
-    SceneConstraints c;
+    SceneAttributes c;
     c.background = Background::plain;
     c.style = Style::flat;
     c.shape = Shape::circle;
@@ -577,7 +577,7 @@ TEST_CASE("json: scenes round-trip exactly; bad fields are named") {
 }
 
 TEST_CASE("motion: t = 0.5 is the scene; objects move the way the motion says") {
-    SceneConstraints c;
+    SceneAttributes c;
     c.background = Background::plain;
     c.style = Style::flat;
     c.position = Position::centre;

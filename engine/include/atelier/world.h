@@ -105,8 +105,9 @@ private:
 // The seed of the index-th scene of a data set with seed `base`; lets loaders render in any order.
 uint64_t derive_seed(uint64_t base, uint64_t index);
 
-// Fixes attributes while sampling the rest (e.g. five scenes of hearts for enrolling a concept).
-struct SceneConstraints {
+// Some of a scene's attributes, the others unknown or free: what sample_scene fixes while it draws the rest
+// (e.g. five scenes of hearts for enrolling a concept), and what a caption says.
+struct SceneAttributes {
     std::optional<Shape> shape;
     std::optional<Colour> colour;
     std::optional<Background> background;
@@ -120,8 +121,8 @@ struct SceneConstraints {
 // Draws every attribute, then the layout. The background colour always contrasts with the object's
 // colour (pairs like grey on white are never drawn). Throws atelier::Error when the constraints contradict
 // `held_out` (e.g. shape = heart with HeldOut::exclude) or each other (same object and background colour).
-Scene sample_scene(Rng& rng, HeldOut held_out = HeldOut::include, const SceneConstraints& constraints = {});
-Scene sample_scene(uint64_t seed, HeldOut held_out = HeldOut::include, const SceneConstraints& constraints = {});
+Scene sample_scene(Rng& rng, HeldOut held_out = HeldOut::include, const SceneAttributes& constraints = {});
+Scene sample_scene(uint64_t seed, HeldOut held_out = HeldOut::include, const SceneAttributes& constraints = {});
 // Fills rotation, x, y, radius, spacing, layout and noise_seed from the attributes: randomly, as
 // sample_scene does, or at the middle of their ranges (what parse_caption returns, for rendering a caption).
 void draw_layout(Scene& scene, Rng& rng);
@@ -177,17 +178,7 @@ std::string motion_phrase(Motion motion);
 
 // Attributes read back from a caption: every caption caption_for(full|canonical) writes parses back to
 // its scene's attributes. Lenient: reads the attributes it finds (short forms, concept prompts).
-struct CaptionAttributes {
-    std::optional<Shape> shape;
-    std::optional<Colour> colour;
-    std::optional<Background> background;
-    std::optional<Colour> background_colour;
-    std::optional<Size> size;
-    std::optional<Position> position;
-    std::optional<int> count;
-    std::optional<Style> style;
-};
-CaptionAttributes parse_caption_attributes(std::string_view text);
+SceneAttributes parse_caption_attributes(std::string_view text);
 // Strict: a full scene or nothing. Needs shape, colour, background colour and position; a missing size is
 // medium, a missing style flat, a missing background kind plain. Contradictions (two positions, a plural
 // noun without a number) give nullopt. The layout is canonical_layout's.

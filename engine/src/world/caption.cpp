@@ -169,7 +169,7 @@ namespace {
 
 // What the words of a caption say; a "conflict" is two different values for one attribute.
 struct Reading {
-    CaptionAttributes found;
+    SceneAttributes found;
     bool conflict = false;
     bool plural_without_number = false;
 };
@@ -284,11 +284,11 @@ Reading read(std::string_view text) {
 
 }  // namespace
 
-CaptionAttributes parse_caption_attributes(std::string_view text) { return read(text).found; }
+SceneAttributes parse_caption_attributes(std::string_view text) { return read(text).found; }
 
 std::optional<Scene> parse_caption(std::string_view text) {
     const Reading r = read(text);
-    const CaptionAttributes& a = r.found;
+    const SceneAttributes& a = r.found;
     if (r.conflict || r.plural_without_number) return std::nullopt;
     if (!a.shape || !a.colour || !a.background_colour || !a.position || !a.count) return std::nullopt;
     Scene s;

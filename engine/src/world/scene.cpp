@@ -343,7 +343,7 @@ std::vector<std::pair<float, float>> object_centres(const Scene& s) {
 
 // ---- sampling ----
 
-Scene sample_scene(Rng& rng, HeldOut held_out, const SceneConstraints& c) {
+Scene sample_scene(Rng& rng, HeldOut held_out, const SceneAttributes& c) {
     const std::string where = "world::sample_scene";
     const auto shapes_held = pool_of<Shape>(kShapeCount, kHeldOutShapes, true);
     const auto shapes_kept = pool_of<Shape>(kShapeCount, kHeldOutShapes, false);
@@ -421,7 +421,7 @@ Scene sample_scene(Rng& rng, HeldOut held_out, const SceneConstraints& c) {
     return s;
 }
 
-Scene sample_scene(uint64_t seed, HeldOut held_out, const SceneConstraints& constraints) {
+Scene sample_scene(uint64_t seed, HeldOut held_out, const SceneAttributes& constraints) {
     Rng rng(seed);
     return sample_scene(rng, held_out, constraints);
 }
