@@ -13,6 +13,8 @@
 //                [--attribute-steps 1500] [--threads 1] [--words 0 (clips for the denoiser's reading of the words)]
 //                [--motions left,grow (the captions ask for these motions only; default all nine)]
 //                [--travel on (each motion written as prompt travel in still words instead of its phrase)]
+//                [--clips-from validation (another held-out stream, for choosing settings such as a motion
+//                 LoRA's strength without the evaluation clips)]
 //
 // --words N asks whether the motion words reach the denoiser at all, without sampling: for N rendered held-out
 // clips, the epsilon loss at three noise levels with each of the nine motion phrases (same noise); the phrase
@@ -202,7 +204,7 @@ int main(int argc, char** argv) {
     std::string classifier_path, model_dir, motion_dir, attribute_path, sampler;
     int64_t classifier_steps = 800, attribute_steps = 1500;
     int rendered = 270, clips = 100, frames = 16, steps = 0, threads = 1, words = 0;
-    bool travel = false;
+    bool travel = false, validation = false;
     float guidance = 0;
     std::vector<world::Motion> asked_motions;  // empty: all nine
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -222,6 +224,7 @@ int main(int argc, char** argv) {
         else if (a == "--threads") threads = std::stoi(v);
         else if (a == "--words") words = std::stoi(v);
         else if (a == "--travel") travel = v == "on";
+        else if (a == "--clips-from") validation = v == "validation";
         else if (a == "--motions") {
             for (size_t start = 0; start <= v.size();) {
                 const size_t comma = std::min(v.find(',', start), v.size());
@@ -301,9 +304,11 @@ int main(int argc, char** argv) {
     // The still model's images of the same scenes (reference), then the clips.
     std::vector<world::Scene> scenes;
     std::vector<world::Motion> motions;
+    const uint64_t stream = validation ? kMotionValidationBase : kMotionEvalBase;
+    if (validation) std::printf("clips from the validation stream\n");
     for (int i = 0; i < clips; ++i) {
-        scenes.push_back(clip_scene(kMotionEvalBase, i));
-        motions.push_back(clip_motion(kMotionEvalBase, i, asked_motions));
+        scenes.push_back(clip_scene(stream, i));
+        motions.push_back(clip_motion(stream, i, asked_motions));
     }
     FrameScores still_scores;
     std::vector<Image> stills;
@@ -355,7 +360,7 @@ int main(int argc, char** argv) {
         for (int f = 0; f < frames; ++f)
             clip_scores.add(per_frame[size_t(f)], scenes[size_t(i)], motions[size_t(i)], f);
         // The attribute classifier on the rendered frames of the same clip: its ceiling.
-        const ClipBatch real = render_clip_batch(kMotionEvalBase, i, 1, frames, 64, world::HeldOut::exclude, asked_motions);
+        const ClipBatch real = render_clip_batch(stream, i, 1, frames, 64, world::HeldOut::exclude, asked_motions);
         const auto real_pred = attributes.predict(real.frames[0]);
         for (int f = 0; f < frames; ++f)
             rendered_frames.add(real_pred[size_t(f)], scenes[size_t(i)], motions[size_t(i)], f);

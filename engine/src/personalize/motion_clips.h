@@ -35,8 +35,10 @@ ClipBatch render_clip_frames(uint64_t base, int64_t index, int n, const std::vec
                              world::HeldOut held_out = world::HeldOut::exclude,
                              const std::vector<world::Motion>& motions = {});
 
-// Data-set seeds: training clips of trainer seed s, and evaluation clips that never overlap them.
+// Data-set seeds: training clips of trainer seed s, evaluation clips that never overlap them, and validation
+// clips (a third stream, for choosing settings without looking at the evaluation clips).
 uint64_t motion_train_base(uint64_t seed);
 constexpr uint64_t kMotionEvalBase = 0xE7A1C11Bull;
+constexpr uint64_t kMotionValidationBase = 0x7A11DC11ull;
 
 }  // namespace atelier
