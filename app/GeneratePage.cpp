@@ -205,9 +205,16 @@ QWidget* GeneratePage::buildControls() {
     travel_->setWordWrap(true);
     travel_->hide();
     layout->addWidget(travel_);
+    motionWords_ = new QLabel;
+    motionWords_->setObjectName(QStringLiteral("motionWords"));
+    motionWords_->setWordWrap(true);
+    motionWords_->setStyleSheet(QStringLiteral("color: palette(mid); font-size: 11px;"));
+    motionWords_->hide();
+    layout->addWidget(motionWords_);
     connect(prompt_, &QPlainTextEdit::textChanged, this, &GeneratePage::updateAppliedRules);
     connect(negative_, &QPlainTextEdit::textChanged, this, &GeneratePage::updateAppliedRules);
     connect(prompt_, &QPlainTextEdit::textChanged, this, &GeneratePage::updateTravel);
+    connect(prompt_, &QPlainTextEdit::textChanged, this, &GeneratePage::updateMotionWords);
 
     auto* form = new QFormLayout;
     sampler_ = new QComboBox;
@@ -268,6 +275,7 @@ QWidget* GeneratePage::buildControls() {
     frames_->setRange(0, 32);
     frames_->setSpecialValueText(tr("image"));
     connect(frames_, &QSpinBox::valueChanged, this, &GeneratePage::updateTravel);
+    connect(frames_, &QSpinBox::valueChanged, this, &GeneratePage::updateMotionWords);
     setMotionPhrases({});
     fps_ = new QDoubleSpinBox;
     fps_->setRange(1, 60);
@@ -397,6 +405,17 @@ void GeneratePage::updateTravel() {
                                .arg(frames.join(QStringLiteral(", "))));
 }
 
+void GeneratePage::updateMotionWords() {
+    QStringList found;
+    if (frames_->value() > 1)
+        for (const std::string& p : atelier::motion_phrases_in(prompt_->toPlainText().toStdString(), motionPhrases_))
+            found << QString::fromStdString(p);
+    motionWords_->setVisible(!found.isEmpty());
+    motionWords_->setText(found.isEmpty() ? QString()
+                                          : tr("Motion words: “%1” (the motion module's LoRA for each moves this clip)")
+                                                .arg(found.join(QStringLiteral("”, “"))));
+}
+
 atelier::GenerateRequest GeneratePage::currentRequest() {
     if (!lockSeed_->isChecked()) seed_->setValue(int(QRandomGenerator::global()->bounded(std::numeric_limits<int>::max())));
     EffectivePrompt effective{prompt_->toPlainText(), negative_->toPlainText(), {}};
@@ -466,6 +485,9 @@ void GeneratePage::setMotionPhrases(const QStringList& phrases) {
         tip += tr("\nMotion words this module knows (each applies its motion LoRA to the clip): “%1”")
                    .arg(phrases.join(QStringLiteral("”, “")));
     frames_->setToolTip(tip);
+    motionPhrases_.clear();
+    for (const QString& p : phrases) motionPhrases_.push_back(p.toStdString());
+    updateMotionWords();
 }
 
 void GeneratePage::startGeneration() {

@@ -67,6 +67,7 @@ public:
     QComboBox* samplerBox() const { return sampler_; }
     QLabel* appliedRulesLabel() const { return appliedRules_; }
     QLabel* travelLabel() const { return travel_; }
+    QLabel* motionWordsLabel() const { return motionWords_; }
     int previewsReceived() const { return previewsReceived_; }
 
 public Q_SLOTS:
@@ -95,6 +96,7 @@ private:
     void onGenerated(quint64 ticket, const QVector<GeneratedImage>& images);
     void updateAppliedRules();
     void updateTravel();  // what the prompt's keyframes (prompt travel) will do, or what is wrong with them
+    void updateMotionWords();  // which of the module's motion words a clip's prompt holds
     bool isMine(quint64 ticket) const {
         return ticket && (ticket == ticket_ || ticket == promptATicket_ || ticket == promptBTicket_);
     }
@@ -123,6 +125,8 @@ private:
     QLabel* eta_ = nullptr;
     QLabel* appliedRules_ = nullptr;
     QLabel* travel_ = nullptr;
+    QLabel* motionWords_ = nullptr;
+    std::vector<std::string> motionPhrases_;  // ModelInfo::motion_phrases of the loaded module
     PreviewView* liveView_ = nullptr;
     Gallery* gallery_ = nullptr;
     std::function<EffectivePrompt(const QString&, const QString&)> rules_;

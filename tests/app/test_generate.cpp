@@ -194,8 +194,16 @@ private Q_SLOTS:
         QVERIFY2(page->framesBox()->toolTip().contains(QStringLiteral("Motion words this module knows (each applies its "
                                                                        "motion LoRA to the clip): “moving up”")),
                  qPrintable(page->framesBox()->toolTip()));
+        // The page says which motion words a clip's prompt holds, as it is typed; a picture gets none.
+        page->framesBox()->setValue(0);
+        page->promptEdit()->setPlainText(QStringLiteral("a red circle Moving Up on a plain white background"));
+        QVERIFY(page->motionWordsLabel()->isHidden());
         page->framesBox()->setValue(8);
+        QVERIFY(page->motionWordsLabel()->isVisible());
+        QVERIFY2(page->motionWordsLabel()->text().startsWith(QStringLiteral("Motion words: “moving up”")),
+                 qPrintable(page->motionWordsLabel()->text()));
         page->promptEdit()->setPlainText(QStringLiteral("a photo of a cat"));
+        QVERIFY(page->motionWordsLabel()->isHidden());
         page->stepsBox()->setValue(2);
         QSignalSpy generated(window->jobRunner(), &JobRunner::generated);
         page->generateButton()->click();

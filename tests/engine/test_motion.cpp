@@ -624,6 +624,16 @@ TEST_CASE("extract-motion-lora: the truncated SVD of a fine-tuning's change, app
     model()->set_motion_module("");
 }
 
+TEST_CASE("motion_phrases_in: whole words, any case, the longer of two overlapping phrases, tags aside") {
+    const std::vector<std::string> phrases{"spinning", "spinning fast", "moving up"};
+    CHECK(motion_phrases_in("a cat, Spinning", phrases) == std::vector<std::string>{"spinning"});
+    CHECK(motion_phrases_in("a cat spinning fast", phrases) == std::vector<std::string>{"spinning fast"});
+    CHECK(motion_phrases_in("a cat spinningly", phrases).empty());
+    CHECK(motion_phrases_in("a cat <lora:moving up:0.5>", phrases).empty());
+    CHECK(motion_phrases_in("a cat MOVING UP, spinning", phrases) == std::vector<std::string>{"spinning", "moving up"});
+    CHECK(motion_phrases_in("a cat moving up", {}).empty());
+}
+
 TEST_CASE("motion words: a module folder's motion_loras.json applies a motion LoRA to clips whose prompt holds its phrase") {
     const std::string dir = temp_path("motion-words");
     fs::create_directories(dir);

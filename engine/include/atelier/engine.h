@@ -84,6 +84,10 @@ struct ModelInfo {
     std::vector<std::string> motion_phrases;
 };
 
+// The phrases (ModelInfo::motion_phrases) a prompt holds, which pick their motion LoRAs for a clip: whole
+// words, any case, `<lora:>` tags aside; of two overlapping phrases only the longer; in `phrases`' order.
+std::vector<std::string> motion_phrases_in(const std::string& prompt, const std::vector<std::string>& phrases);
+
 class Model {
 public:
     static std::shared_ptr<Model> load(const LoadOptions& options);

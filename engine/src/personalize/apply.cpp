@@ -82,20 +82,18 @@ bool holds_phrase(const std::string& text, const std::string& phrase) {
 
 }  // namespace
 
-std::vector<const Model::Impl::MotionWord*> motion_words_in(const std::string& prompt,
-                                                            const std::vector<Model::Impl::MotionWord>& words) {
+std::vector<std::string> motion_phrases_in(const std::string& prompt, const std::vector<std::string>& phrases) {
     const std::string text = lowercase(strip_lora_tags(prompt));
-    std::vector<const Model::Impl::MotionWord*> found;
-    for (const auto& w : words)
-        if (holds_phrase(text, lowercase(w.phrase))) found.push_back(&w);
+    std::vector<std::string> found;
+    for (const std::string& p : phrases)
+        if (holds_phrase(text, lowercase(p))) found.push_back(p);
     // "moving up" inside "moving up and down": the longer phrase is the one meant.
-    std::vector<const Model::Impl::MotionWord*> longest;
-    for (const auto* w : found) {
+    std::vector<std::string> longest;
+    for (const std::string& p : found) {
         bool inside_another = false;
-        for (const auto* other : found)
-            inside_another = inside_another || (other->phrase.size() > w->phrase.size() &&
-                                                holds_phrase(lowercase(other->phrase), lowercase(w->phrase)));
-        if (!inside_another) longest.push_back(w);
+        for (const std::string& other : found)
+            inside_another = inside_another || (other.size() > p.size() && holds_phrase(lowercase(other), lowercase(p)));
+        if (!inside_another) longest.push_back(p);
     }
     return longest;
 }
@@ -121,7 +119,9 @@ AppliedPersonalization::AppliedPersonalization(Model::Impl& model, const Generat
         // The motion module's own LoRA carries the caption's motion words to it: clips only.
         if (request.frames > 1 && m_.motion_text_lora) add_lora(*m_.motion_text_lora, 1.0);
         if (request.frames > 1 && request.motion_words)
-            for (const Model::Impl::MotionWord* w : motion_words_in(request.prompt, m_.motion_words)) add_lora(*w->lora, w->strength);
+            for (const std::string& phrase : motion_phrases_in(request.prompt, m_.info.motion_phrases))
+                for (const Model::Impl::MotionWord& w : m_.motion_words)
+                    if (w.phrase == phrase) add_lora(*w.lora, w.strength);
     } catch (...) {
         undo();  // what was applied before the failure
         throw;

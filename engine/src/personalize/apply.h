@@ -61,10 +61,6 @@ LoraTargets lora_targets(Model::Impl& model);
 // The Linears a LoRA may address by diffusers name: the UNet's and, when one is loaded, its motion
 // modules' (a motion LoRA).
 std::map<std::string, Linear*> adaptable_linears(UNet2DCondition& unet);
-// The motion words whose phrase the prompt holds (whole words, any case; `<lora:>` tags aside), the longer
-// of two overlapping phrases only, in the words' order.
-std::vector<const Model::Impl::MotionWord*> motion_words_in(const std::string& prompt,
-                                                            const std::vector<Model::Impl::MotionWord>& words);
 std::string resolve_lora_path(const std::string& name, const std::string& lora_dir);
 
 }  // namespace atelier
