@@ -375,7 +375,8 @@ int main(int argc, char** argv) {
     double mean = 0;
     for (double s : clip_seconds) mean += s / double(clip_seconds.size());
 
-    std::printf("\n%d held-out captions with a motion (evaluation seeds 0..%d), %d-frame clips\n", clips, clips - 1, frames);
+    std::printf("\n%d held-out captions with a motion (%s seeds 0..%d), %d-frame clips\n", clips,
+                validation ? "validation" : "evaluation", clips - 1, frames);
     std::printf("| %-40s | motion | shape  | colour |\n", "");
     std::printf("|------------------------------------------|--------|--------|--------|\n");
     std::printf("| %-40s | %5.1f%% | %5.1f%% | %5.1f%% |\n", "generated clips (per frame)", 100 * generated_motion.rate(),
