@@ -8,16 +8,17 @@
 #
 # MODEL_DIR must hold motion_adapter/ (the module the LoRAs apply to). OUT_MOTION_DIR receives a copy of
 # it with LEFT.safetensors, ... and motion_loras.json. Environment: ATELIER_CLI (default build/release/app/
-# atelier-cli), RANK (32), MOTIONS (all nine), STRENGTH (1.0), WORK (fine-tuned modules; default OUT/../motion-work).
+# atelier-cli), RANK (32), MOTIONS (all nine), STRENGTH (1.5, chosen on validation clips: docs/BENCHMARKS.md),
+# WORK (fine-tuned modules; default OUT/../motion-work).
 # Example on a GPU: packaging/motion-loras.sh resources/models/atelier-tiny /tmp/motion-words \
 #   --device cuda --steps 3000 --batch 16 --clips 4096
 set -euo pipefail
-if (($# < 2)); then sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+if (($# < 2)); then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 model=$1 out=$2
 shift 2
 cli=${ATELIER_CLI:-build/release/app/atelier-cli}
 rank=${RANK:-32}
-strength=${STRENGTH:-1.0}
+strength=${STRENGTH:-1.5}
 motions=${MOTIONS:-left,right,up,down,grow,shrink,rotate,colour change,bounce}
 work=${WORK:-$(dirname "$out")/motion-work}
 base="$model/motion_adapter"
