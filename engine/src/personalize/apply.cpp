@@ -169,6 +169,13 @@ void AppliedPersonalization::add_lora(const LoraFile& lora, double strength) {
     for (const LoraLayer& layer : lora.layers) {
         if (layer.component == "unet" && is_unet_linear(layer.module)) {
             Linear& l = unet_linear(layer.module);
+            if (layer.module.find(".motion_modules.") != std::string::npos) {
+                // A motion module's Linears are narrow (320 wide on SD, 64 on atelier-tiny): a rank-32 adapter
+                // beside one would cost as much as the layer, on every frame of every step. Merged while applied.
+                merged_.push_back({&l.weight, l.weight});
+                l.weight = l.weight + lora_delta(layer, strength, l.weight);
+                continue;
+            }
             const at::TensorOptions o = l.weight.options();
             attach(l, std::make_shared<LoraAdapter>(layer.down.to(o), layer.up.to(o), strength * layer.scale()));
         } else if (layer.component == "unet") {  // a convolution (proj_in/out 1x1, LoCon): merged while applied
