@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <vector>
 
 #include "atelier/engine.h"
 #include "atelier/system.h"
@@ -131,14 +132,17 @@ ObjectPixels object_pixels(const Image& image) {
     return o;
 }
 
-// The object in the first four and in the last four frames of a 16-frame clip (means over the four).
+// The object in the first four and in the last four frames of a 16-frame clip (means over the four), and the
+// height of its centre in every frame.
 struct ClipEnds {
     struct Mean {
         double count = 0, red = 0, blue = 0, x = 0, y = 0;
     } first, last;
+    std::vector<double> y;
 };
 ClipEnds clip_ends(const GenerateResult& clip) {
     ClipEnds e;
+    for (const Image& frame : clip.images) e.y.push_back(object_pixels(frame).y);
     for (int f = 0; f < 4; ++f) {
         for (auto [mean, frame] : {std::pair{&e.first, f}, std::pair{&e.last, 12 + f}}) {
             const ObjectPixels o = object_pixels(clip.images.at(size_t(frame)));
@@ -185,7 +189,8 @@ TEST_CASE("the shipped motion words move the object the way the prompt says") {
     // The shipped module's motion LoRAs (motion_adapter/motion_loras.json), each reached by its phrase. Over four
     // seeds, a red circle must go further the asked way with the motion words than without: its centre along the
     // direction, the log of its area for growing / shrinking, its colour for changing colour (first four frames
-    // against the last four).
+    // against the last four), and for bouncing how far it rises above both ends (a drift up or down rises above
+    // one end only).
     at::set_num_threads(1);
     LoadOptions load;
     load.path = kModel.string();
@@ -208,6 +213,7 @@ TEST_CASE("the shipped motion words move the object the way the prompt says") {
         {"growing", growth, 0.2},
         {"shrinking", [&](const ClipEnds& e) { return -growth(e); }, 0.2},
         {"changing colour", [](const ClipEnds& e) { return std::hypot(e.last.red - e.first.red, e.last.blue - e.first.blue); }, 10.0},
+        {"bouncing", [](const ClipEnds& e) { return std::min(e.y.front(), e.y.back()) - *std::min_element(e.y.begin(), e.y.end()); }, 1.0},
     };
     int checked = 0;
     for (const Asked& asked : all) {
