@@ -406,14 +406,21 @@ void GeneratePage::updateTravel() {
 }
 
 void GeneratePage::updateMotionWords() {
-    QStringList found;
-    if (frames_->value() > 1)
+    // A clip's prompt: which motion words it holds, or, when none, which the module knows (a person making a clip
+    // should not have to find them in a tooltip). A picture: nothing.
+    const bool clip = frames_->value() > 1 && !motionPhrases_.empty();
+    QStringList found, known;
+    if (clip) {
         for (const std::string& p : atelier::motion_phrases_in(prompt_->toPlainText().toStdString(), motionPhrases_))
             found << QString::fromStdString(p);
-    motionWords_->setVisible(!found.isEmpty());
-    motionWords_->setText(found.isEmpty() ? QString()
-                                          : tr("Motion words: “%1” (the motion module's LoRA for each moves this clip)")
-                                                .arg(found.join(QStringLiteral("”, “"))));
+        for (const std::string& p : motionPhrases_) known << QString::fromStdString(p);
+    }
+    motionWords_->setVisible(clip);
+    motionWords_->setText(!clip ? QString()
+                          : !found.isEmpty()
+                              ? tr("Motion words: “%1” (the motion module's LoRA for each moves this clip)")
+                                    .arg(found.join(QStringLiteral("”, “")))
+                              : tr("Motion words you can add: “%1”").arg(known.join(QStringLiteral("”, “"))));
 }
 
 atelier::GenerateRequest GeneratePage::currentRequest() {

@@ -202,8 +202,14 @@ private Q_SLOTS:
         QVERIFY(page->motionWordsLabel()->isVisible());
         QVERIFY2(page->motionWordsLabel()->text().startsWith(QStringLiteral("Motion words: “moving up”")),
                  qPrintable(page->motionWordsLabel()->text()));
+        // A clip with none: the words the module knows, so a person can find them.
         page->promptEdit()->setPlainText(QStringLiteral("a photo of a cat"));
+        QVERIFY(page->motionWordsLabel()->isVisible());
+        QVERIFY2(page->motionWordsLabel()->text() == QStringLiteral("Motion words you can add: “moving up”"),
+                 qPrintable(page->motionWordsLabel()->text()));
+        page->framesBox()->setValue(0);
         QVERIFY(page->motionWordsLabel()->isHidden());
+        page->framesBox()->setValue(8);
         page->stepsBox()->setValue(2);
         QSignalSpy generated(window->jobRunner(), &JobRunner::generated);
         page->generateButton()->click();
