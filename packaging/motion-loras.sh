@@ -12,8 +12,8 @@
 # WORK (fine-tuned modules; default OUT/../motion-work).
 # Example on a GPU: packaging/motion-loras.sh resources/models/atelier-tiny /tmp/motion-words \
 #   --device cuda --steps 3000 --batch 16 --clips 4096
-# The shipped ones were made on a 2-core CPU with --steps 600 --batch 4 --clips 600, and left, right, up and
-# down trained further with --init-from their fine-tuned module (docs/BENCHMARKS.md: 600 steps learn some halfway).
+# The shipped ones were made on a 2-core CPU with --steps 600 --batch 4 --clips 600; left, right and up were
+# trained further with --init-from their fine-tuned module (docs/BENCHMARKS.md: 600 steps learn some halfway).
 set -euo pipefail
 if (($# < 2)); then sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 model=$1 out=$2
