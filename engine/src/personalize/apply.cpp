@@ -164,6 +164,11 @@ void AppliedPersonalization::attach(Linear& linear, std::shared_ptr<const Linear
     linear.adapters.push_back(std::move(adapter));
 }
 
+void AppliedPersonalization::merge(at::Tensor& weight, const LoraLayer& layer, double strength) {
+    merged_.push_back({&weight, weight});
+    weight = weight + lora_delta(layer, strength, weight);
+}
+
 void AppliedPersonalization::add_lora(const LoraFile& lora, double strength) {
     if (strength == 0.0) return;
     for (const LoraLayer& layer : lora.layers) {
@@ -172,8 +177,7 @@ void AppliedPersonalization::add_lora(const LoraFile& lora, double strength) {
             if (layer.module.find(".motion_modules.") != std::string::npos) {
                 // A motion module's Linears are narrow (320 wide on SD, 64 on atelier-tiny): a rank-32 adapter
                 // beside one would cost as much as the layer, on every frame of every step. Merged while applied.
-                merged_.push_back({&l.weight, l.weight});
-                l.weight = l.weight + lora_delta(layer, strength, l.weight);
+                merge(l.weight, layer, strength);
                 continue;
             }
             const at::TensorOptions o = l.weight.options();
@@ -182,14 +186,11 @@ void AppliedPersonalization::add_lora(const LoraFile& lora, double strength) {
             if (convs_.empty()) m_.unet->for_each_conv([&](Conv2d& c) { convs_[c.name] = &c; });
             const auto it = convs_.find(layer.module);
             if (it == convs_.end()) throw Error("LoRA file " + lora.path + ": UNet has no convolution '" + layer.module + "'");
-            at::Tensor* w = &it->second->weight;
-            merged_.push_back({w, *w});
-            *w = *w + lora_delta(layer, strength, *w);
+            merge(it->second->weight, layer, strength);
         } else {
             at::Tensor* w = m_.text_encoder->find_parameter(layer.module + ".weight");
             if (!w) throw Error("LoRA file " + lora.path + ": text encoder has no '" + layer.module + "'");
-            merged_.push_back({w, *w});
-            *w = *w + lora_delta(layer, strength, *w);
+            merge(*w, layer, strength);
         }
     }
 }

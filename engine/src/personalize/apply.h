@@ -44,6 +44,8 @@ private:
     Linear& unet_linear(const std::string& name);
     bool is_unet_linear(const std::string& name);
     void attach(Linear& linear, std::shared_ptr<const LinearAdapter> adapter);
+    // Adds the layer's change into `weight` until undo (convolutions, the text encoder, motion modules).
+    void merge(at::Tensor& weight, const LoraLayer& layer, double strength);
 
     Model::Impl& m_;
     std::unique_ptr<ClipTokenizer> tokenizer_;
@@ -52,7 +54,7 @@ private:
     at::Tensor old_extra_;
     bool extra_changed_ = false;
     std::vector<std::pair<Linear*, size_t>> attached_;          // linear, adapters before
-    std::vector<std::pair<at::Tensor*, at::Tensor>> merged_;    // text-encoder weight, original
+    std::vector<std::pair<at::Tensor*, at::Tensor>> merged_;    // merged weight, original
     std::map<std::string, Linear*> linears_;
     std::map<std::string, Conv2d*> convs_;
 };
