@@ -12,9 +12,10 @@
 # WORK (fine-tuned modules; default OUT/../motion-work).
 # Example on a GPU: packaging/motion-loras.sh resources/models/atelier-tiny /tmp/motion-words \
 #   --device cuda --steps 3000 --batch 16 --clips 4096
-# The shipped ones were made on a 2-core CPU with --steps 600 --batch 4 --clips 600; left, right, up and down
-# were trained further with --init-from their fine-tuned module (docs/BENCHMARKS.md: 600 steps learn some
-# halfway), and down is applied at 2.0 (at 1.5 a plain red circle still drifts up; chosen on validation clips).
+# The shipped ones were made on a 2-core CPU with --steps 600 --batch 4 --clips 600; left, right, up, down and
+# changing colour were trained further with --init-from their fine-tuned module (docs/BENCHMARKS.md: 600 steps
+# learn some halfway), and right and down are applied at 2.0 (chosen on validation clips; at 1.5 a plain red
+# circle asked to move down still drifts up).
 set -euo pipefail
 if (($# < 2)); then sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 model=$1 out=$2
