@@ -17,7 +17,7 @@
 # learn some halfway), and right and down are applied at 2.0 (chosen on validation clips; at 1.5 a plain red
 # circle asked to move down still drifts up).
 set -euo pipefail
-if (($# < 2)); then sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+if (($# < 2)); then awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 2; fi
 model=$1 out=$2
 shift 2
 cli=${ATELIER_CLI:-build/release/app/atelier-cli}
